@@ -1,0 +1,1 @@
+"""Language identification of text, drift metrics, causal validation, plots and reports."""

@@ -1,0 +1,47 @@
+"""The `kolang` command line: one typer app; each command lives in its own module here."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from kolang.errors import KolangError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find, tune and track the language neurons of LLMs.")
+
+
+@app.callback()
+def _root() -> None:
+    """Find, tune and track the language neurons of LLMs."""
+
+
+def _register_commands() -> None:
+    # Each module in kolang/cli/ registers its commands on `app` at import (one file per command).
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except KolangError as e:
+        print(f"kolang: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors etc.
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            print("kolang: aborted", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(e, click.ClickException):
+            print(f"kolang: error: {e.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        raise

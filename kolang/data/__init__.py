@@ -1,0 +1,1 @@
+"""Data loading and the bundled task and sentence generators."""

@@ -1,0 +1,35 @@
+"""Errors a user can cause. The CLI turns each into one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+
+class KolangError(Exception):
+    """Base class: something about the user's input is wrong, and the message says what to do."""
+
+
+class DataError(KolangError):
+    """A data file is missing, empty, unreadable or in the wrong format."""
+
+
+class ModelError(KolangError):
+    """A model directory cannot be loaded, or its tokenizer encodes to nothing."""
+
+
+class ArchitectureError(KolangError):
+    """The model's architecture has no adapter in `kolang.arch`."""
+
+
+class NeuronSetError(KolangError):
+    """A neuron set is malformed, empty where it must not be, or made for another model."""
+
+
+class ConfigError(KolangError):
+    """An option is out of range or options contradict each other."""
+
+
+class RewardError(KolangError):
+    """A reward function returned NaN, the wrong number of values, or raised."""
+
+
+class RunDirError(KolangError):
+    """A run directory cannot be created, resumed, or was made with another config."""

@@ -1,0 +1,83 @@
+"""Tiny random-init models of every mapped family, and a byte-level tokenizer, built from configs.
+
+They let every code path run with no downloaded weights: the architecture contract tests, the
+CLI's bad-input tests, and discovery on a built-in model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import transformers
+
+BYTE_TOKENIZER_SPECIALS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>")
+
+
+def byte_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    """A byte-level tokenizer with no merges (260 ids): encodes any UTF-8 text, Korean included."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    alphabet = ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(list(BYTE_TOKENIZER_SPECIALS))
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>", bos_token=None
+    )
+
+
+VOCAB = 256 + len(BYTE_TOKENIZER_SPECIALS)
+
+
+def tiny_config(family: str, layers: int = 2, hidden: int = 32, width: int = 64, vocab: int = VOCAB) -> transformers.PretrainedConfig:
+    """A small config of `family` (a kolang family name or a HF model_type)."""
+    common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                  eos_token_id=256, pad_token_id=257, bos_token_id=None, tie_word_embeddings=False)
+    family = family.lower()
+    if family in ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3"):
+        name = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "olmo": "Olmo",
+                "olmo2": "Olmo2", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3Text",
+                "gemma3_text": "Gemma3Text", "phi3": "Phi3"}[family]
+        extra = {"head_dim": hidden // 4} if family.startswith(("gemma", "qwen3")) else {}
+        if family == "phi3":
+            common.pop("num_key_value_heads")
+            extra["num_key_value_heads"] = 4
+        return getattr(transformers, f"{name}Config")(**common, **extra)
+    if family == "gpt2":
+        return transformers.GPT2Config(vocab_size=vocab, n_embd=hidden, n_inner=width, n_layer=layers, n_head=4,
+                                       n_positions=256, eos_token_id=256, bos_token_id=256, pad_token_id=257)
+    if family in ("gpt_neox", "neox"):
+        return transformers.GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=width,
+                                          num_hidden_layers=layers, num_attention_heads=4, max_position_embeddings=256,
+                                          eos_token_id=256, pad_token_id=257, bos_token_id=256)
+    raise ValueError(f"no tiny config for '{family}'")
+
+
+TINY_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gemma", "gemma2", "gemma3_text", "phi3", "gpt2", "gpt_neox")
+
+
+def tiny_model(family: str = "qwen2", seed: int = 0, **kw) -> transformers.PreTrainedModel:
+    """A random-init causal LM of `family`, in eval mode, float32."""
+    torch.manual_seed(seed)
+    cfg = tiny_config(family, **kw)
+    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+    return model.float().eval()
+
+
+def save_tiny(path: str | Path, family: str = "qwen2", seed: int = 0, **kw) -> Path:
+    """Write a tiny model and the byte tokenizer as a plain HF directory; returns the path."""
+    path = Path(path)
+    tiny_model(family, seed, **kw).save_pretrained(path)
+    tok = byte_tokenizer()
+    tok.save_pretrained(path)
+    cfg_file = path / "tokenizer_config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+    cfg_file.write_text(json.dumps(cfg, indent=2))
+    return path

@@ -1,0 +1,1 @@
+"""Neuron statistics, selection methods, NeuronSet and interventions."""

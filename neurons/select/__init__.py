@@ -1,0 +1,1 @@
+"""Selection methods: a registry, one file per method."""

@@ -1,0 +1,233 @@
+"""Streaming activation statistics per layer x language x neuron, accumulated inside hooks.
+
+For every (layer, language, neuron) we keep the token count, the sum and the sum of squares of
+the neuron value, and the count of tokens where the neuron is active (`act(gate) > 0`, LAPE's
+definition), in float64/int64 on the model's device. Memory is O(layers x languages x width),
+whatever the corpus size; whole activations are never cached. Padding and special tokens
+(BOS/EOS, which carry no language) are masked out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from kolang.arch import ModelMap, resolve
+from kolang.errors import DataError, ModelError
+from kolang.neurons.hooks import capture_mlp
+
+
+@dataclass
+class ActivationStats:
+    """Sufficient statistics of every neuron's value, by language. Indexing is [layer, language, neuron]."""
+
+    languages: list[str]
+    tokens: torch.Tensor  # (G,) int64 — tokens read per language
+    sum: torch.Tensor  # (L, G, W) float64
+    sumsq: torch.Tensor  # (L, G, W) float64
+    active: torch.Tensor  # (L, G, W) int64 — tokens with act(gate) > 0
+    texts: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))  # (G,) texts per language
+    text_means: torch.Tensor | None = None  # (N, L, W) float32 — per-text mean value (for AP), optional
+    text_langs: torch.Tensor | None = None  # (N,) int64 — language index of each text
+
+    @property
+    def num_layers(self) -> int:
+        return self.sum.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.sum.shape[2]
+
+    def lang_index(self, lang: str) -> int:
+        if lang not in self.languages:
+            raise DataError(f"language '{lang}' not in the statistics (have {', '.join(self.languages)})")
+        return self.languages.index(lang)
+
+    def mean(self) -> torch.Tensor:
+        """(L, G, W) mean neuron value per language."""
+        return self.sum / self.tokens.clamp(min=1).to(self.sum.dtype)[None, :, None]
+
+    def var(self) -> torch.Tensor:
+        """(L, G, W) population variance of the neuron value per language."""
+        n = self.tokens.clamp(min=1).to(self.sum.dtype)[None, :, None]
+        return (self.sumsq / n - self.mean() ** 2).clamp(min=0)
+
+    def prob(self) -> torch.Tensor:
+        """(L, G, W) activation probability P(act(gate) > 0) per language (LAPE's p)."""
+        return self.active.to(torch.float64) / self.tokens.clamp(min=1).to(torch.float64)[None, :, None]
+
+    def to(self, device: str | torch.device) -> "ActivationStats":
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return ActivationStats(**moved)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The statistics as a flat dict of CPU tensors (for safetensors)."""
+        out = {"tokens": self.tokens, "texts": self.texts, "sum": self.sum, "sumsq": self.sumsq, "active": self.active}
+        if self.text_means is not None:
+            out["text_means"] = self.text_means
+            out["text_langs"] = self.text_langs
+        return {k: v.detach().cpu().contiguous() for k, v in out.items()}
+
+    @classmethod
+    def from_tensors(cls, languages: list[str], t: dict[str, torch.Tensor]) -> "ActivationStats":
+        return cls(languages=list(languages), tokens=t["tokens"], sum=t["sum"], sumsq=t["sumsq"],
+                   active=t["active"], texts=t.get("texts", torch.zeros(len(languages), dtype=torch.int64)),
+                   text_means=t.get("text_means"), text_langs=t.get("text_langs"))
+
+
+class StatsAccumulator:
+    """Hook target that reduces each MLP forward into per-language sums; use with `capture_mlp`."""
+
+    def __init__(self, mm: ModelMap, languages: Sequence[str], device: torch.device, keep_text_means: bool = False):
+        L, G, W = mm.num_layers, len(languages), mm.width
+        self.mm, self.languages, self.keep_text_means = mm, list(languages), keep_text_means
+        self.tokens = torch.zeros(G, dtype=torch.int64, device=device)
+        self.texts = torch.zeros(G, dtype=torch.int64, device=device)
+        self.sum = torch.zeros(L, G, W, dtype=torch.float64, device=device)
+        self.sumsq = torch.zeros(L, G, W, dtype=torch.float64, device=device)
+        self.active = torch.zeros(L, G, W, dtype=torch.int64, device=device)
+        self._rows: list[tuple[torch.Tensor, torch.Tensor]] = []  # (text ids, (B, L, W) means) per batch
+        self._mask: torch.Tensor | None = None
+        self._lang: torch.Tensor | None = None
+        self._batch_means: torch.Tensor | None = None
+
+    def begin_batch(self, mask: torch.Tensor, lang: torch.Tensor, text_ids: torch.Tensor | None = None) -> None:
+        """Set the (batch, seq) mask of counted tokens and the (batch,) language index of each row."""
+        self._mask, self._lang, self._ids = mask, lang, text_ids
+        per_row = mask.sum(1)  # (B,)
+        self.tokens.index_add_(0, lang, per_row.to(torch.int64))
+        self.texts.index_add_(0, lang, torch.ones_like(lang))
+        if self.keep_text_means:
+            self._batch_means = torch.zeros(mask.shape[0], self.mm.num_layers, self.mm.width, dtype=torch.float32, device=mask.device)
+
+    def end_batch(self) -> None:
+        if self.keep_text_means and self._batch_means is not None:
+            self._rows.append((self._ids.cpu(), self._batch_means.cpu()))
+        self._mask = self._lang = self._batch_means = None
+
+    def __call__(self, layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
+        mask = self._mask  # (B, T) bool
+        m = mask.unsqueeze(-1)  # (B, T, 1)
+        v = value.float().masked_fill(~m, 0.0)  # (B, T, W)
+        row_sum = v.sum(1)  # (B, W)
+        row_sq = (v * v).sum(1)  # (B, W)
+        on = ((act if act is not None else value) > 0) & m  # (B, T, W)
+        row_active = on.sum(1)  # (B, W) int64
+        self.sum[layer].index_add_(0, self._lang, row_sum.double())
+        self.sumsq[layer].index_add_(0, self._lang, row_sq.double())
+        self.active[layer].index_add_(0, self._lang, row_active)
+        if self._batch_means is not None:
+            self._batch_means[:, layer] = row_sum / mask.sum(1, keepdim=True).clamp(min=1)
+
+    def result(self) -> ActivationStats:
+        text_means = text_langs = None
+        if self.keep_text_means:
+            ids = torch.cat([r[0] for r in self._rows]) if self._rows else torch.zeros(0, dtype=torch.int64)
+            means = torch.cat([r[1] for r in self._rows]) if self._rows else torch.zeros(0, self.mm.num_layers, self.mm.width)
+            order = ids.argsort()
+            text_means, text_langs = means[order], ids[order]  # text_langs replaced by caller
+        return ActivationStats(self.languages, self.tokens, self.sum, self.sumsq, self.active, self.texts, text_means, text_langs)
+
+
+def _batches(lengths: list[int], token_budget: int, max_batch: int) -> list[list[int]]:
+    """Indices grouped so that batch_size x longest <= token_budget, longest-first for stable memory."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        longest = lengths[cur[0]] if cur else lengths[i]
+        if cur and ((len(cur) + 1) * longest > token_budget or len(cur) >= max_batch):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def collect_stats(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    langs: Sequence[str],
+    *,
+    languages: Sequence[str] | None = None,
+    max_length: int = 512,
+    token_budget: int = 16384,
+    max_batch: int = 256,
+    chunk_texts: int = 4096,
+    keep_text_means: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ActivationStats:
+    """Run `texts` (labelled by `langs`) through `model` and return their `ActivationStats`.
+
+    Texts are tokenised in chunks, truncated to `max_length` tokens and batched by a token budget.
+    Under `torch.distributed` each rank reads every world-size-th text and the sums are all-reduced,
+    so every rank returns the statistics of the whole corpus. `progress(texts_done, tokens_done)`
+    is called after each batch.
+    """
+    if len(texts) != len(langs):
+        raise DataError(f"{len(texts)} texts but {len(langs)} language labels")
+    if len(texts) == 0:
+        raise DataError("no texts to read")
+    languages = list(languages) if languages is not None else sorted(set(langs))
+    lang_ix = {lang: i for i, lang in enumerate(languages)}
+    missing = sorted(set(langs) - set(lang_ix))
+    if missing:
+        raise DataError(f"texts in languages {missing} not among {languages}")
+    mm = resolve(model)
+    device = next(model.parameters()).device
+    acc = StatsAccumulator(mm, languages, device, keep_text_means)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    mine = list(range(rank, len(texts), world))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    done_texts = done_tokens = 0
+    with torch.inference_mode(), capture_mlp(mm, acc):
+        for start in range(0, len(mine), chunk_texts):
+            idx = mine[start : start + chunk_texts]
+            enc = tokenizer([texts[i] for i in idx], add_special_tokens=True, truncation=True,
+                            max_length=max_length, return_special_tokens_mask=True)
+            ids, special = enc["input_ids"], enc["special_tokens_mask"]
+            lengths = [len(x) for x in ids]
+            for j, n in enumerate(lengths):
+                if n - sum(special[j]) <= 0 and texts[idx[j]].strip():
+                    raise ModelError(
+                        f"the tokenizer encodes text {idx[j]} ({texts[idx[j]][:40]!r}) to no tokens; "
+                        "check the tokenizer class the model directory declares"
+                    )
+            for batch in _batches(lengths, token_budget, max_batch):
+                T = max(lengths[j] for j in batch)
+                input_ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
+                attn = torch.zeros((len(batch), T), dtype=torch.long)
+                count = torch.zeros((len(batch), T), dtype=torch.bool)
+                for r, j in enumerate(batch):
+                    n = lengths[j]
+                    input_ids[r, :n] = torch.tensor(ids[j])
+                    attn[r, :n] = 1
+                    count[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
+                lang = torch.tensor([lang_ix[langs[idx[j]]] for j in batch], device=device)
+                text_ids = torch.tensor([idx[j] for j in batch])
+                acc.begin_batch(count.to(device), lang, text_ids)
+                model(input_ids=input_ids.to(device), attention_mask=attn.to(device), use_cache=False)
+                acc.end_batch()
+                done_texts += len(batch)
+                done_tokens += int(count.sum())
+                if progress is not None:
+                    progress(done_texts, done_tokens)
+    stats = acc.result()
+    if world > 1:
+        for t in (stats.tokens, stats.texts, stats.sum, stats.sumsq, stats.active):
+            dist.all_reduce(t)
+        if keep_text_means:
+            parts: list = [None] * world
+            dist.all_gather_object(parts, (stats.text_langs, stats.text_means))
+            ids = torch.cat([p[0] for p in parts])
+            means = torch.cat([p[1] for p in parts])
+            order = ids.argsort()
+            stats.text_means, stats.text_langs = means[order], ids[order]
+    if keep_text_means:
+        stats.text_langs = torch.tensor([lang_ix[langs[int(i)]] for i in stats.text_langs], dtype=torch.int64)
+    return stats

@@ -1,0 +1,1 @@
+"""The GRPO loop, its rewards, difficulty filtering and drift tracking."""

@@ -1,0 +1,1 @@
+"""The sparse neuron adapter, masked SFT and merging."""
