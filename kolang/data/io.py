@@ -1,0 +1,73 @@
+"""Reading user data files (JSONL, JSON, or anything `datasets` reads) with one-line errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kolang.errors import DataError
+from kolang.io import atomic_write_text
+
+
+def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Read a JSONL (or JSON list, CSV, Parquet via `datasets`) file into dicts.
+
+    Raises `DataError` for a missing or empty file, bytes that are not UTF-8, a line that is not a
+    JSON object (naming the line), or records lacking a `required` field.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a JSONL file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".csv", ".arrow"):
+        try:
+            import datasets
+
+            kind = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}[suffix]
+            records = list(datasets.load_dataset(kind, data_files=str(path), split="train"))
+        except Exception as e:  # datasets raises many types
+            raise DataError(f"cannot read {path}: {e}") from e
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path} is not UTF-8 text (byte {e.start}); re-encode it as UTF-8") from e
+        if not text.strip():
+            raise DataError(f"data file {path} is empty")
+        stripped = text.lstrip()
+        if suffix == ".json" and stripped.startswith("["):
+            try:
+                records = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path} is not valid JSON: {e}") from e
+        else:
+            records = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{n} is not a JSON line ({e.msg}); expected one JSON object a line") from e
+                records.append(rec)
+        for n, rec in enumerate(records, 1):
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}: record {n} is {type(rec).__name__}, expected a JSON object")
+    if not records:
+        raise DataError(f"data file {path} holds no records")
+    for n, rec in enumerate(records, 1):
+        lacking = [k for k in required if k not in rec]
+        if lacking:
+            raise DataError(f"{path}: record {n} lacks field(s) {', '.join(lacking)}")
+    return records
+
+
+def write_jsonl(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Write records as UTF-8 JSONL, atomically; returns the path."""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return Path(path)

@@ -1,0 +1,25 @@
+"""Shared fixtures: tiny random-init models of every family and their directories."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def byte_tok():
+    from kolang.tiny import byte_tokenizer
+
+    return byte_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A tiny Qwen2 model directory with the byte tokenizer."""
+    from kolang.tiny import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "qwen2", "qwen2")
