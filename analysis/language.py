@@ -1,0 +1,168 @@
+"""Language identification of reasoning text by script: what share of its letters a language writes.
+
+A model that "reasons in Korean" still writes equations, code, LaTeX, numbers and markdown; those
+say nothing about the language it reasons in, so they are stripped before letters are counted
+(the language-consistency reward of DeepSeek-R1, arXiv:2501.12948 §2.3.4, counts target-language
+words in the chain of thought; counting letters by Unicode script is the tokenizer-free version).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from kolang.errors import ConfigError
+
+SCRIPTS = ("hangul", "latin", "han", "kana", "cyrillic", "other")
+
+# Language code -> the scripts whose letters count as that language. One table; a script name is
+# accepted as a target too. Japanese writes kanji, so "ja" counts han as well as kana.
+LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "ko": ("hangul",),
+    "en": ("latin",), "fr": ("latin",), "de": ("latin",), "es": ("latin",), "it": ("latin",),
+    "pt": ("latin",), "nl": ("latin",), "vi": ("latin",), "id": ("latin",), "tr": ("latin",),
+    "pl": ("latin",), "sv": ("latin",),
+    "zh": ("han",),
+    "ja": ("kana", "han"),
+    "ru": ("cyrillic",), "uk": ("cyrillic",), "bg": ("cyrillic",), "sr": ("cyrillic",),
+}
+
+# (first, last, script) code-point ranges; anything else alphabetic is "other".
+_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0041, 0x024F, "latin"), (0x1E00, 0x1EFF, "latin"), (0xFF21, 0xFF5A, "latin"),
+    (0x0400, 0x052F, "cyrillic"), (0x1C80, 0x1C8F, "cyrillic"),
+    (0x1100, 0x11FF, "hangul"), (0x3130, 0x318F, "hangul"), (0xA960, 0xA97F, "hangul"),
+    (0xAC00, 0xD7A3, "hangul"), (0xD7B0, 0xD7FF, "hangul"), (0xFFA0, 0xFFDC, "hangul"),
+    (0x3040, 0x30FF, "kana"), (0x31F0, 0x31FF, "kana"), (0xFF66, 0xFF9F, "kana"),
+    (0x3400, 0x4DBF, "han"), (0x4E00, 0x9FFF, "han"), (0xF900, 0xFAFF, "han"), (0x20000, 0x2FA1F, "han"),
+)
+
+
+def script_of(ch: str) -> str | None:
+    """The script of one character, or None when it is not a letter."""
+    if not ch.isalpha():
+        return None
+    cp = ord(ch)
+    for lo, hi, name in _RANGES:
+        if lo <= cp <= hi:
+            return name
+    return "other"
+
+
+# --- stripping ---------------------------------------------------------------------------------
+
+_FENCED = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_ENV = re.compile(r"\\begin\{([^}]*)\}.*?\\end\{\1\}", re.S)
+_DISPLAY = re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$")
+_HTML = re.compile(r"</?[A-Za-z][^<>\n]*>")
+_URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.I)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_COMMAND = re.compile(r"\\[A-Za-z]+\*?")
+# A bare equation such as "x + 2y = 10" or "3 × 4 = 12": operands are numbers or single letters
+# (variables), joined by at least one operator. Multi-letter words never match, so "well-known" stays.
+_OPERAND = r"\(?(?:\d+(?:[.,]\d+)?[A-Za-z]?|(?<![A-Za-z])[A-Za-z])(?![A-Za-z])\)?"
+_EQUATION = re.compile(rf"{_OPERAND}(?:\s*[=<>≤≥≠±×÷+\-*/^]\s*{_OPERAND})+")
+_SPACES = re.compile(r"\s+")
+
+
+def _drop_braced(text: str, command: str) -> str:
+    """Remove every `\\command{...}` with its (possibly nested) braced argument."""
+    out, i, key = [], 0, "\\" + command
+    while True:
+        j = text.find(key, i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        k = j + len(key)
+        while k < len(text) and text[k].isspace():
+            k += 1
+        if k >= len(text) or text[k] != "{":
+            i = k
+            continue
+        depth = 0
+        while k < len(text):
+            depth += {"{": 1, "}": -1}.get(text[k], 0)
+            k += 1
+            if depth == 0:
+                break
+        i = k
+
+
+def strip_nonlinguistic(text: str) -> str:
+    """Remove code, LaTeX math, markdown syntax, URLs, digits, symbols and punctuation.
+
+    What remains is words separated by single spaces; link text is kept, link targets are not.
+    """
+    text = _FENCED.sub(" ", text)
+    text = _INLINE_CODE.sub(" ", text)
+    text = _drop_braced(text, "boxed")
+    text = _ENV.sub(" ", text)
+    text = _DISPLAY.sub(" ", text)
+    text = _INLINE_MATH.sub(" ", text)
+    text = _IMAGE.sub(" ", text)
+    text = _LINK.sub(r" \1 ", text)
+    text = _URL.sub(" ", text)
+    text = _HTML.sub(" ", text)
+    text = _COMMAND.sub(" ", text)
+    text = _EQUATION.sub(" ", text)
+    # Keep letters and combining marks (Devanagari vowel signs, etc.); everything else — digits,
+    # punctuation, markdown's # * _ | > -, symbols — becomes a space.
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" else " " for ch in text)
+    return _SPACES.sub(" ", kept).strip()
+
+
+# --- counting ----------------------------------------------------------------------------------
+
+
+def script_counts(text: str, strip: bool = False) -> dict[str, int]:
+    """Letters of `text` by script (hangul, latin, han, kana, cyrillic, other).
+
+    With `strip=True` the text is first passed through `strip_nonlinguistic`.
+    """
+    if strip:
+        text = strip_nonlinguistic(text)
+    counts = dict.fromkeys(SCRIPTS, 0)
+    for ch in text:
+        s = script_of(ch)
+        if s is not None:
+            counts[s] += 1
+    return counts
+
+
+def target_scripts(target: str) -> tuple[str, ...]:
+    """The scripts of a language code (`ko`, `en`, `ja`, …) or a script name (`hangul`)."""
+    t = target.lower().split("-")[0].split("_")[0]
+    if t in LANGUAGE_SCRIPTS:
+        return LANGUAGE_SCRIPTS[t]
+    if target.lower() in SCRIPTS:
+        return (target.lower(),)
+    raise ConfigError(
+        f"unknown target language '{target}'; use one of {', '.join(sorted(LANGUAGE_SCRIPTS))} "
+        f"or a script name ({', '.join(SCRIPTS)})"
+    )
+
+
+def script_share(counts: dict[str, int], scripts: Iterable[str]) -> float | None:
+    """Share of the counted letters that belong to `scripts`; None when there are no letters."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    return sum(counts.get(s, 0) for s in scripts) / total
+
+
+def language_ratio(text: str, target: str = "ko") -> float | None:
+    """Share of the letters of `text`, after `strip_nonlinguistic`, written in `target`'s script(s).
+
+    Returns None when no letters remain (pure math, code or empty text).
+    """
+    return script_share(script_counts(text, strip=True), target_scripts(target))
+
+
+def letter_count(text: str) -> int:
+    """How many letters remain in `text` after `strip_nonlinguistic`."""
+    return sum(script_counts(text, strip=True).values())
