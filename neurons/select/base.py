@@ -1,0 +1,113 @@
+"""What a selection method is, and the selection strategies every method shares.
+
+A method turns `ActivationStats` into per-neuron scores and the ranking(s) to take neurons from;
+the strategies — a global top fraction, a per-layer quota, a layer range — are applied here, once,
+so every method gets them with the same deterministic tie-breaking (score, then layer, then index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from kolang.errors import ConfigError, DataError
+
+# Used when a method has no selection of its own (contrast, AP) and no strategy is given; the
+# same 1% LAPE uses for its `top_rate` (Tang et al., 2024).
+DEFAULT_TOP_FRACTION = 0.01
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One end of a method's score to take neurons from."""
+
+    largest: bool  # True: a higher score is more target-specific
+    eligible: torch.Tensor  # (L, W) bool — neurons that may be taken for the target at all
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """A method's output: per-neuron scores, how to rank them, and optionally its own default selection."""
+
+    scores: torch.Tensor  # (L, W) float64 — the method's per-neuron score
+    rankings: tuple[Ranking, ...]  # usually one; AP "both" takes from its top and bottom ends
+    default: torch.Tensor | None = None  # (L, W) bool — used when no strategy is given (LAPE's top_rate)
+    info: dict[str, Any] | None = None  # thresholds and counts worth recording in the artifact
+
+
+ScoreFn = Callable[[Any, str, list[str], Any, list[int]], MethodScores]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered selection method: its name, frozen config class and scoring function."""
+
+    name: str
+    config: type  # frozen dataclass; each field has a docstring comment reused as CLI help
+    score: ScoreFn  # score(stats, target, reference, config, layers) -> MethodScores
+    summary: str  # one line for `--help` and error messages
+
+
+def rank_order(scores: torch.Tensor, largest: bool) -> np.ndarray:
+    """Flat (layer * W + index) positions of `scores` (L, W), best first; ties by layer, then index.
+
+    A stable sort over the flat layout keeps equal scores in (layer, index) order, so the order is
+    the same on every run and every machine.
+    """
+    s = scores.detach().double().cpu().numpy().ravel()
+    key = -s if largest else s
+    key = np.where(np.isnan(key), np.inf, key)  # NaN last; they are never eligible anyway
+    return np.argsort(key, kind="stable")
+
+
+def take(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int],
+         top_fraction: float | None, per_layer: int | None) -> torch.Tensor:
+    """(L, W) bool mask of the neurons one ranking selects under one strategy, within `layers`.
+
+    `top_fraction` takes round(fraction * neurons in `layers`) of the eligible neurons, ranked across
+    those layers; `per_layer` takes up to K eligible neurons from each layer of `layers`.
+    """
+    L, W = scores.shape
+    in_range = torch.zeros(L, W, dtype=torch.bool)
+    in_range[list(layers)] = True
+    ok = (ranking.eligible.cpu() & in_range & ~torch.isnan(scores.cpu())).numpy().ravel()
+    order = rank_order(scores, ranking.largest)
+    order = order[ok[order]]  # eligible positions, best first
+    out = np.zeros(L * W, dtype=bool)
+    if per_layer is not None:
+        layer_of = order // W
+        for layer in layers:
+            out[order[layer_of == layer][:per_layer]] = True
+    else:
+        k = round(float(top_fraction) * len(layers) * W)
+        out[order[:k]] = True
+    return torch.from_numpy(out.reshape(L, W))
+
+
+def validate_strategy(top_fraction: float | None, per_layer: int | None) -> None:
+    """Raise `ConfigError` for a fraction outside (0, 1], a quota below 1, or both given at once."""
+    if top_fraction is not None and per_layer is not None:
+        raise ConfigError("give either top_fraction or per_layer, not both")
+    if top_fraction is not None and not 0.0 < float(top_fraction) <= 1.0:
+        raise ConfigError(f"top_fraction must lie in (0, 1], got {top_fraction}")
+    if per_layer is not None and (isinstance(per_layer, bool) or int(per_layer) != per_layer or per_layer < 1):
+        raise ConfigError(f"per_layer must be a positive integer, got {per_layer}")
+
+
+def pooled(stats, langs: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token count (1,), sum, sum of squares and active count (L, W) of `langs` read as one corpus."""
+    ix = [stats.lang_index(x) for x in langs]
+    n = stats.tokens[ix].sum()
+    if int(n) == 0:
+        raise DataError(f"no tokens were read for {', '.join(langs)}; add texts in those languages")
+    return n, stats.sum[:, ix].sum(1), stats.sumsq[:, ix].sum(1), stats.active[:, ix].sum(1)
+
+
+def check_rate(name: str, value: float) -> None:
+    """Raise `ConfigError` unless 0 < value <= 1 (LAPE's rates, quantile levels)."""
+    if not 0.0 < float(value) <= 1.0:
+        raise ConfigError(f"{name} must lie in (0, 1], got {value}")
