@@ -1,0 +1,205 @@
+"""Masked SFT: `tune(TuneConfig)` trains one adapter kind on prompt/completion data in a run directory.
+
+The run directory (DESIGN.md) holds `config.json` (the resolved config), `metrics.jsonl` (one line
+a step), `checkpoint/` (trainable weights, optimizer and RNG state), `adapter/` and, with
+`merge`, `merged/` — a plain Hugging Face model directory. A run resumes from its checkpoint and
+reproduces the uninterrupted run: batches depend on the step only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors.torch import save_file
+
+from kolang.arch import resolve
+from kolang.config import to_dict
+from kolang.data.io import read_records
+from kolang.errors import ConfigError, RunDirError
+from kolang.io import append_jsonl, atomic_dir, atomic_write_json
+from kolang.layers import parse_layers
+from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
+from kolang.tuning.merge import save_merged
+from kolang.tuning.sftdata import collate, completion_loss, encode_sft
+from kolang.tuning.trainable import KINDS, Trainable, prepare
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Everything a `kolang tune` run depends on; saved resolved in the run's config.json."""
+
+    model: str = field(default="", metadata={"cli": False})
+    """Hugging Face model directory to tune."""
+    data: str = field(default="", metadata={"cli": False})
+    """SFT data: JSONL of {"prompt", "completion"} or chat {"messages"} records."""
+    out: str = field(default="", metadata={"cli": False})
+    """Run directory to create (or resume)."""
+    neurons: Optional[str] = field(default=None, metadata={"cli": False})
+    """NeuronSet directory (needed by the neurons, random and gradmask adapters)."""
+    adapter: str = "neurons"
+    """What trains: neurons (selected neurons only), random (a matched random set), lora (LoRA on the same layers' MLPs), full (every weight of the layers), gradmask (dense masking, for checks)."""
+    layers: Optional[str] = None
+    """Layer range to tune, e.g. 0:8 (default: the first quarter of the layers)."""
+    steps: int = 200
+    """Optimizer steps."""
+    batch_size: int = 8
+    """Samples per step."""
+    lr: float = 5e-4
+    """Learning rate (constant)."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (on the deltas for adapters, masked to the neurons for gradmask)."""
+    optimizer: str = "adamw"
+    """adamw or sgd."""
+    max_length: int = 512
+    """Longest sample in tokens; longer samples are skipped and counted, never truncated."""
+    lora_r: int = 8
+    """LoRA rank (adapter lora)."""
+    train_bias: bool = False
+    """Also train the selected neurons' gate/up biases where the model has them."""
+    seed: int = 0
+    """Seed of the data order and of the random control set."""
+    save_every: int = 50
+    """Write a checkpoint every this many steps (and at the end)."""
+    merge: bool = False
+    """Also write merged/, a plain HF model directory with the adapter folded in."""
+    dtype: str = "float32"
+    """Model dtype: float32, bf16, fp16, auto."""
+    device: Optional[str] = None
+    """cpu, cuda, cuda:1 … (default: cuda if present)."""
+
+    def __post_init__(self) -> None:
+        if self.adapter not in KINDS:
+            raise ConfigError(f"--adapter must be one of {', '.join(KINDS)}, got '{self.adapter}'")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"--optimizer must be adamw or sgd, got '{self.optimizer}'")
+        for name in ("steps", "batch_size", "max_length", "lora_r", "save_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError("--lr must be > 0 and --weight-decay >= 0")
+        if self.adapter in ("neurons", "random", "gradmask") and not self.neurons:
+            raise ConfigError(f"--adapter {self.adapter} needs --neurons DIR (a NeuronSet from `kolang discover`)")
+
+
+def default_layers(num_layers: int) -> list[int]:
+    """The first quarter of the layers (at least one): where language-specific neurons concentrate
+    (Tang et al., ACL 2024, LAPE: bottom and top layers) and where input-side alignment is cheapest."""
+    return list(range(max(1, math.ceil(num_layers / 4))))
+
+
+def _optimizer(cfg: TuneConfig, tr: Trainable) -> torch.optim.Optimizer:
+    # gradmask applies its own masked decay (GradientMask.decay), so the optimizer's is off
+    wd = 0.0 if tr.mask is not None else cfg.weight_decay
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(tr.params, lr=cfg.lr, weight_decay=wd)
+    return torch.optim.AdamW(tr.params, lr=cfg.lr, weight_decay=wd)
+
+
+def _prepare_run_dir(run: Path, resolved: dict[str, Any], resume: bool) -> None:
+    cfg_file = run / "config.json"
+    if cfg_file.is_file():
+        if not resume:
+            raise RunDirError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+        old = json.loads(cfg_file.read_text(encoding="utf-8"))
+        diff = sorted(k for k in set(old["config"]) | set(resolved["config"])
+                      if old["config"].get(k) != resolved["config"].get(k) and k != "merge")
+        if diff:
+            raise RunDirError(f"{run} was started with other options ({', '.join(diff)}); resume with the same ones")
+    elif run.exists() and any(run.iterdir()):
+        raise RunDirError(f"{run} exists and is not a kolang run directory; choose another --out")
+    atomic_write_json(cfg_file, resolved)
+
+
+def _trim_metrics(path: Path, upto: int) -> None:
+    """Keep metric lines of steps < upto (a resumed run rewrites the steps after its checkpoint)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] < upto:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue  # a torn last line
+    path.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+
+
+def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer: Any = None,
+         progress: Callable[[int, float], None] | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Run masked SFT as `cfg` says and return a summary; `model`/`tokenizer` override `cfg.model`.
+
+    `stop_after` ends the run after that many steps, as an interruption would (for resume tests).
+    """
+    from kolang.models import load_model
+    from kolang.neurons.neuronset import NeuronSet
+
+    run = Path(cfg.out)
+    hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device)
+    records = read_records(cfg.data)
+    enc = encode_sft(records, tok, cfg.max_length)
+    mm = resolve(hf)
+    layers = parse_layers(cfg.layers, mm.num_layers) if cfg.layers else default_layers(mm.num_layers)
+    ns = NeuronSet.load(cfg.neurons, model=hf) if cfg.neurons and cfg.adapter != "lora" and cfg.adapter != "full" else None
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    tr = prepare(hf, cfg.adapter, layers, ns, seed=cfg.seed, lora_r=cfg.lora_r, train_bias=cfg.train_bias)
+    n_params = sum(p.numel() for p in tr.params)
+    resolved = {"config": to_dict(cfg), "layers": layers, "fingerprint": mm.fingerprint(),
+                "samples": len(enc.input_ids), "skipped_too_long": enc.skipped, "trainable_params": n_params,
+                "neurons_per_layer": {str(k): int(v.numel()) for k, v in tr.neurons.items()}}
+    _prepare_run_dir(run, resolved, resume)
+    opt = _optimizer(cfg, tr)
+    start = load_checkpoint(run, tr.model, opt) if resume else 0
+    _trim_metrics(run / "metrics.jsonl", start)
+    device = next(hf.parameters()).device
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    tr.model.train()
+    t0, loss_v = time.perf_counter(), float("nan")
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    for step in range(start, end):
+        batch = {k: v.to(device) for k, v in collate(enc, batch_rows(step, cfg.batch_size, len(enc.input_ids), cfg.seed), pad).items()}
+        logits = tr.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
+        loss = completion_loss(logits, batch["labels"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tr.mask is not None:
+            tr.mask.decay(cfg.lr, cfg.weight_decay)
+        opt.step()
+        loss_v = float(loss.detach())
+        append_jsonl(run / "metrics.jsonl", {"step": step, "loss": loss_v, "lr": cfg.lr,
+                                             "tokens": int((batch["labels"] != -100).sum()),
+                                             "elapsed_s": round(time.perf_counter() - t0, 3)})
+        if progress is not None:
+            progress(step + 1, loss_v)
+        if (step + 1) % cfg.save_every == 0 or step + 1 == end:
+            save_checkpoint(run, tr.model, opt, step + 1)
+    tr.model.eval()
+    summary = {"run_dir": str(run), "steps": end, "final_loss": loss_v, "trainable_params": n_params,
+               "skipped_too_long": enc.skipped, "layers": layers}
+    if end < cfg.steps:
+        return {**summary, "interrupted": True}
+    summary["adapter"] = str(save_adapter(tr, run / "adapter"))
+    if cfg.merge:
+        summary["merged"] = str(save_merged(tr.model, tok, run / "merged"))
+    return summary
+
+
+def save_adapter(tr: Trainable, out: Path) -> Path:
+    """Write what was trained: a PEFT adapter directory, or the tuned tensors for full/gradmask."""
+    with atomic_dir(out) as tmp:
+        if tr.is_peft:
+            tr.model.save_pretrained(str(tmp))
+        else:
+            save_file({n: t.cpu() for n, t in trainable_state(tr.model).items()}, str(tmp / "tuned.safetensors"))
+    return out
+
+
+__all__ = ["TuneConfig", "tune", "default_layers", "save_adapter", "CKPT"]

@@ -1,0 +1,85 @@
+"""SFT examples with the loss on the completion only: prompt tokens are labelled -100.
+
+A prompt and its completion are tokenised separately and concatenated, so the boundary between
+them is exact whatever the tokenizer merges. Samples longer than the max length are skipped and
+counted, never truncated: a cut-off completion would teach the model to stop mid-answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from kolang.data.chat import format_prompt
+from kolang.errors import DataError
+
+IGNORE = -100  # label of tokens the loss skips (torch's cross_entropy ignore_index default)
+
+
+@dataclass
+class Encoded:
+    """Tokenised SFT samples and how many records were dropped for length."""
+
+    input_ids: list[list[int]]
+    labels: list[list[int]]  # -100 on prompt tokens
+    skipped: int  # records longer than max_length
+
+
+def split_record(rec: dict[str, Any], n: int) -> tuple[Any, str]:
+    """(prompt, completion) of a `{"prompt","completion"}` or chat `{"messages"}` record (n: its number)."""
+    if "messages" in rec:
+        msgs = rec["messages"]
+        if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
+                or msgs[-1].get("role") != "assistant" or len(msgs) < 2:
+            raise DataError(f"record {n}: 'messages' must be a list ending with an assistant message after a prompt")
+        return msgs[:-1], str(msgs[-1].get("content", ""))
+    if "prompt" not in rec or "completion" not in rec:
+        raise DataError(f"record {n} has neither 'prompt'+'completion' nor 'messages' (has: {', '.join(rec) or 'nothing'})")
+    return str(rec["prompt"]), str(rec["completion"])
+
+
+def encode_sft(records: Sequence[dict[str, Any]], tokenizer: Any, max_length: int) -> Encoded:
+    """Tokenise records into completion-only-loss samples; raise if none fits in `max_length`."""
+    if not records:
+        raise DataError("the SFT data holds no records")
+    eos = tokenizer.eos_token_id
+    ids_out, labels_out, skipped = [], [], 0
+    for n, rec in enumerate(records, 1):
+        prompt, completion = split_record(rec, n)
+        if not completion.strip():
+            raise DataError(f"record {n} has an empty completion")
+        p = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        c = tokenizer(completion, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
+        if len(p) + len(c) > max_length:
+            skipped += 1
+            continue
+        ids_out.append(p + c)
+        labels_out.append([IGNORE] * len(p) + c)
+    if not ids_out:
+        raise DataError(f"all {len(records)} samples are longer than max_length={max_length} tokens; "
+                        "raise --max-length or shorten the data")
+    return Encoded(ids_out, labels_out, skipped)
+
+
+def collate(enc: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch of the given rows: input_ids, attention_mask, labels, each (B, T)."""
+    T = max(len(enc.input_ids[i]) for i in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    lab = torch.full((len(rows), T), IGNORE, dtype=torch.long)
+    att = torch.zeros((len(rows), T), dtype=torch.long)
+    for r, i in enumerate(rows):
+        n = len(enc.input_ids[i])
+        ids[r, :n] = torch.tensor(enc.input_ids[i])
+        lab[r, :n] = torch.tensor(enc.labels[i])
+        att[r, :n] = 1
+    return {"input_ids": ids, "attention_mask": att, "labels": lab}
+
+
+def completion_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over completion tokens; logits (B, T, V), labels (B, T)."""
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE
+    )
