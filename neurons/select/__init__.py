@@ -113,8 +113,15 @@ def select_neurons(
     validate_strategy(top_fraction, per_layer)
     refs = _references(stats, target, reference)
     layer_list = as_layers(layers, stats.num_layers)
+    L, W = stats.num_layers, stats.width
+    if model is not None:
+        fingerprint = fingerprint_of(model)
+    else:
+        fingerprint = dict(getattr(stats, "fingerprint", None) or {"num_layers": L, "mlp_width": W})
+    if (fingerprint.get("num_layers"), fingerprint.get("mlp_width")) != (L, W):
+        raise NeuronSetError(f"the statistics have {L} layers x {W} neurons but the model has "
+                             f"{fingerprint.get('num_layers')} x {fingerprint.get('mlp_width')}")
     result: MethodScores = m.score(stats, target, refs, cfg, layer_list)
-    L, W = result.scores.shape
     if top_fraction is None and per_layer is None and result.default is not None:
         chosen = result.default.clone()
         outside = torch.ones(L, dtype=torch.bool)
@@ -130,13 +137,6 @@ def select_neurons(
             f"{method} selected no '{target}' neuron in layers {layer_list[0]}..{layer_list[-1]}; "
             "read more texts, widen the layers, or raise top_fraction / per_layer"
         )
-    if model is not None:
-        fingerprint = fingerprint_of(model)
-    else:
-        fingerprint = dict(getattr(stats, "fingerprint", None) or {"num_layers": L, "mlp_width": W})
-    if (fingerprint.get("num_layers"), fingerprint.get("mlp_width")) != (L, W):
-        raise NeuronSetError(f"the statistics have {L} layers x {W} neurons but the model has "
-                             f"{fingerprint.get('num_layers')} x {fingerprint.get('mlp_width')}")
     if method == "lape":  # LAPE's entropy compares every language read, whatever `reference` named
         refs = [x for x in stats.languages if x != target]
     params = {**dataclasses.asdict(cfg), "top_fraction": top_fraction, "per_layer": per_layer, "layers": layer_list,
