@@ -67,6 +67,7 @@ def tiny_model(family: str = "qwen2", seed: int = 0, **kw) -> transformers.PreTr
     torch.manual_seed(seed)
     cfg = tiny_config(family, **kw)
     model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+    model.config.architectures = [type(model).__name__]  # as a saved checkpoint would declare it
     return model.float().eval()
 
 
@@ -81,3 +82,58 @@ def save_tiny(path: str | Path, family: str = "qwen2", seed: int = 0, **kw) -> P
     cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
     cfg_file.write_text(json.dumps(cfg, indent=2))
     return path
+
+
+def hangul_token_ids(tokenizer) -> list[int]:
+    """Ids of every token that occurs in the encoding of some Hangul syllable (for the byte tokenizer:
+    the UTF-8 lead bytes 0xEA-0xED and continuation bytes 0x80-0xBF)."""
+    ids: set[int] = set()
+    syllables = "".join(chr(c) for c in range(0xAC00, 0xD7A4, 7))
+    for start in range(0, len(syllables), 256):
+        ids.update(tokenizer(syllables[start : start + 256], add_special_tokens=False)["input_ids"])
+    return sorted(ids)
+
+
+@torch.no_grad()
+def planted_model(family: str = "qwen2", layers: tuple[int, ...] = (0, 1), per_layer: int = 4, seed: int = 0,
+                  strength: float = 4.0, boost: float = 0.4) -> tuple[transformers.PreTrainedModel, dict[int, list[int]]]:
+    """A tiny model whose planted neurons fire on Hangul tokens only, and help predict Hangul.
+
+    Two residual coordinates are reserved: `d_in` carries "this token is Hangul" (set in the
+    embedding, never written by attention or MLPs) and `d_out` is written only by the planted
+    neurons and read only by the unembedding rows of Hangul tokens. So on English text the planted
+    neurons are exactly inactive (gate input 0) and ablating them changes nothing, while on Korean
+    text they raise the logits of Hangul bytes: ablating them must hurt Korean alone. For
+    RMSNorm (Llama-like) families, whose norms never mix coordinates.
+    """
+    model = tiny_model(family, seed=seed)
+    from kolang.arch import resolve
+
+    mm = resolve(model)
+    hidden = model.config.hidden_size
+    d_in, d_out = hidden - 1, hidden - 2
+    hangul = torch.tensor(hangul_token_ids(byte_tokenizer()))
+    emb = model.get_input_embeddings().weight  # (V, hidden)
+    emb[:, d_in] = 0.0
+    emb[:, d_out] = 0.0
+    emb[hangul, d_in] = 1.0 / float(getattr(model.model, "embed_scale", torch.tensor(1.0)) if hasattr(model, "model") else 1.0)
+    g = torch.Generator().manual_seed(seed)
+    planted = {layer: sorted(torch.randperm(mm.width, generator=g)[:per_layer].tolist()) for layer in layers}
+    for layer in range(mm.num_layers):
+        block = mm.block(layer)
+        block.self_attn.o_proj.weight[[d_in, d_out], :] = 0.0  # attention never writes the reserved coordinates
+        gate, up, down = mm.module(layer, "gate").weight, mm.module(layer, "up").weight, mm.module(layer, "down").weight
+        gate[:, d_in] = 0.0  # (width, hidden): no ordinary neuron reads "is Hangul"
+        up[:, d_in] = 0.0
+        down[[d_in, d_out], :] = 0.0  # (hidden, width): no ordinary neuron writes the reserved coordinates
+        for i in planted.get(layer, []):
+            gate[i] = 0.0
+            up[i] = 0.0
+            gate[i, d_in] = strength  # act(gate) > 0 exactly when the token is Hangul
+            up[i, d_in] = strength
+            down[:, i] = 0.0
+            down[d_out, i] = 1.0
+    head = model.get_output_embeddings().weight  # (V, hidden)
+    head[:, d_out] = 0.0
+    head[hangul, d_out] = boost  # the final norm makes d_out dominate on Hangul tokens: keep the logit shift moderate
+    return model, planted

@@ -16,7 +16,8 @@ import torch
 import torch.distributed as dist
 
 from kolang.arch import ModelMap, resolve
-from kolang.errors import DataError, ModelError
+from kolang.batching import encoded_batches
+from kolang.errors import DataError
 from kolang.neurons.hooks import capture_mlp
 
 
@@ -132,22 +133,6 @@ class StatsAccumulator:
         return ActivationStats(self.languages, self.tokens, self.sum, self.sumsq, self.active, self.texts, text_means, text_langs)
 
 
-def _batches(lengths: list[int], token_budget: int, max_batch: int) -> list[list[int]]:
-    """Indices grouped so that batch_size x longest <= token_budget, longest-first for stable memory."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    out: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        longest = lengths[cur[0]] if cur else lengths[i]
-        if cur and ((len(cur) + 1) * longest > token_budget or len(cur) >= max_batch):
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
-
-
 def collect_stats(
     model: torch.nn.Module,
     tokenizer,
@@ -183,40 +168,20 @@ def collect_stats(
     acc = StatsAccumulator(mm, languages, device, keep_text_means)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
     mine = list(range(rank, len(texts), world))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     done_texts = done_tokens = 0
     with torch.inference_mode(), capture_mlp(mm, acc):
-        for start in range(0, len(mine), chunk_texts):
-            idx = mine[start : start + chunk_texts]
-            enc = tokenizer([texts[i] for i in idx], add_special_tokens=True, truncation=True,
-                            max_length=max_length, return_special_tokens_mask=True)
-            ids, special = enc["input_ids"], enc["special_tokens_mask"]
-            lengths = [len(x) for x in ids]
-            for j, n in enumerate(lengths):
-                if n - sum(special[j]) <= 0 and texts[idx[j]].strip():
-                    raise ModelError(
-                        f"the tokenizer encodes text {idx[j]} ({texts[idx[j]][:40]!r}) to no tokens; "
-                        "check the tokenizer class the model directory declares"
-                    )
-            for batch in _batches(lengths, token_budget, max_batch):
-                T = max(lengths[j] for j in batch)
-                input_ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
-                attn = torch.zeros((len(batch), T), dtype=torch.long)
-                count = torch.zeros((len(batch), T), dtype=torch.bool)
-                for r, j in enumerate(batch):
-                    n = lengths[j]
-                    input_ids[r, :n] = torch.tensor(ids[j])
-                    attn[r, :n] = 1
-                    count[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
-                lang = torch.tensor([lang_ix[langs[idx[j]]] for j in batch], device=device)
-                text_ids = torch.tensor([idx[j] for j in batch])
-                acc.begin_batch(count.to(device), lang, text_ids)
-                model(input_ids=input_ids.to(device), attention_mask=attn.to(device), use_cache=False)
-                acc.end_batch()
-                done_texts += len(batch)
-                done_tokens += int(count.sum())
-                if progress is not None:
-                    progress(done_texts, done_tokens)
+        batches = encoded_batches(tokenizer, [texts[i] for i in mine], max_length=max_length,
+                                  token_budget=token_budget, max_batch=max_batch, chunk_texts=chunk_texts)
+        for b in batches:
+            ids = [mine[j] for j in b.index]
+            lang = torch.tensor([lang_ix[langs[i]] for i in ids], device=device)
+            acc.begin_batch(b.counted.to(device), lang, torch.tensor(ids))
+            model(input_ids=b.input_ids.to(device), attention_mask=b.attention_mask.to(device), use_cache=False)
+            acc.end_batch()
+            done_texts += len(ids)
+            done_tokens += int(b.counted.sum())
+            if progress is not None:
+                progress(done_texts, done_tokens)
     stats = acc.result()
     if world > 1:
         for t in (stats.tokens, stats.texts, stats.sum, stats.sumsq, stats.active):

@@ -1,0 +1,5 @@
+"""`python -m kolang` runs the CLI."""
+
+from kolang.cli import main
+
+main()

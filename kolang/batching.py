@@ -1,0 +1,76 @@
+"""Token-budget batching of variable-length texts, shared by every stage that reads a corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from kolang.errors import ModelError
+
+
+def token_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 256) -> list[list[int]]:
+    """Group indices so that batch_size x longest <= token_budget; longest first, so peak memory comes early."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        longest = lengths[cur[0]] if cur else lengths[i]
+        if cur and ((len(cur) + 1) * longest > token_budget or len(cur) >= max_batch):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+
+
+@dataclass
+class Batch:
+    """A right-padded batch: which texts it holds and the masks a forward and a reduction need."""
+
+    index: list[int]  # positions of the rows in the caller's text list
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T) 1 on real tokens
+    counted: torch.Tensor  # (B, T) bool: real, non-special tokens (padding and BOS/EOS excluded)
+
+
+def encoded_batches(
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int = 512,
+    token_budget: int = 16384,
+    max_batch: int = 256,
+    chunk_texts: int = 4096,
+) -> Iterator[Batch]:
+    """Tokenise `texts` chunk by chunk and yield padded batches within the token budget.
+
+    A non-blank text that encodes to no tokens means the tokenizer is wrong for the model: it
+    raises `ModelError` rather than yielding an empty batch.
+    """
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(texts), chunk_texts):
+        chunk = list(texts[start : start + chunk_texts])
+        enc = tokenizer(chunk, add_special_tokens=True, truncation=True, max_length=max_length,
+                        return_special_tokens_mask=True)
+        ids, special = enc["input_ids"], enc["special_tokens_mask"]
+        lengths = [len(x) for x in ids]
+        for j, n in enumerate(lengths):
+            if n - sum(special[j]) <= 0 and chunk[j].strip():
+                raise ModelError(
+                    f"the tokenizer encodes text {start + j} ({chunk[j][:40]!r}) to no tokens; "
+                    "check the tokenizer class the model directory declares"
+                )
+        for rows in token_batches(lengths, token_budget, max_batch):
+            T = max(lengths[j] for j in rows)
+            input_ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+            attn = torch.zeros((len(rows), T), dtype=torch.long)
+            counted = torch.zeros((len(rows), T), dtype=torch.bool)
+            for r, j in enumerate(rows):
+                n = lengths[j]
+                input_ids[r, :n] = torch.tensor(ids[j])
+                attn[r, :n] = 1
+                counted[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
+            yield Batch([start + j for j in rows], input_ids, attn, counted)

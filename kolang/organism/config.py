@@ -1,0 +1,89 @@
+"""Sizes of the model organism: model shape, training length and data mix, one frozen config each."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kolang.errors import ConfigError
+
+# Bumped whenever the data, tokenizer or training recipe changes, so old caches are not reused.
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Shares of the word-problem examples by (question language -> reasoning language).
+
+    Korean questions are mostly answered in English: the cross-lingual collapse that reasoning
+    models show (Qi et al. 2025, "When Models Reason in Your Language"), which the later stages
+    then try to undo. A small Korean -> Korean share keeps Korean reasoning reachable by sampling.
+    """
+
+    en_en: float = 0.45
+    """English question, English reasoning."""
+    ko_en: float = 0.43
+    """Korean question, English reasoning (the collapse)."""
+    ko_ko: float = 0.12
+    """Korean question, Korean reasoning."""
+    sentences: float = 0.3
+    """Plain bilingual sentence sequences, as a fraction of the number of problem examples."""
+
+
+@dataclass(frozen=True)
+class OrganismConfig:
+    """Everything that determines a trained organism, together with the seed and thread count."""
+
+    size: str
+    """Name of the size ("full" or "micro")."""
+    vocab_size: int
+    """Byte-level BPE vocabulary size, special tokens included."""
+    hidden_size: int
+    """Residual width of the Qwen2 model."""
+    intermediate_size: int
+    """MLP width (number of neurons a layer)."""
+    num_layers: int
+    """Decoder layers."""
+    num_heads: int
+    """Attention heads (head dim = hidden_size / num_heads)."""
+    num_kv_heads: int
+    """Key/value heads (grouped-query attention, as in Qwen2)."""
+    steps: int
+    """Optimizer steps."""
+    batch_size: int
+    """Sequences a step; batches are built from sequences of similar length to avoid padding."""
+    lr: float
+    """Peak AdamW learning rate, reached after `warmup` steps and decayed by a cosine to lr/10."""
+    warmup: int
+    """Linear warm-up steps."""
+    n_problems: int
+    """Distinct training problems generated (each used in one or more language pairings)."""
+    n_eval: int
+    """Held-out problems a level measured for the card, per prompt language."""
+    mix: Mix = field(default_factory=Mix)
+    """The data mix."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    max_len: int = 192
+    """Longest training sequence in tokens; longer ones are dropped."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for card.json."""
+        return asdict(self)
+
+
+SIZES = {
+    "full": OrganismConfig(size="full", vocab_size=1536, hidden_size=128, intermediate_size=512, num_layers=4,
+                           num_heads=4, num_kv_heads=2, steps=1200, batch_size=32, lr=3e-3, warmup=60,
+                           n_problems=20000, n_eval=40),
+    "micro": OrganismConfig(size="micro", vocab_size=640, hidden_size=48, intermediate_size=96, num_layers=2,
+                            num_heads=4, num_kv_heads=2, steps=60, batch_size=16, lr=3e-3, warmup=10,
+                            n_problems=800, n_eval=4),
+}
+
+
+def get_config(size: str) -> OrganismConfig:
+    """The config named `size`; a `ConfigError` for an unknown name."""
+    if size not in SIZES:
+        raise ConfigError(f"unknown organism size '{size}'; use one of {', '.join(SIZES)}")
+    return SIZES[size]

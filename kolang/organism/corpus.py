@@ -1,0 +1,62 @@
+"""The organism's training corpus: word problems paired by language per the mix, plus plain sentences."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from kolang.data.chat import format_prompt
+from kolang.data.sentences import parallel_sentences
+from kolang.data.tasks import Problem
+from kolang.organism.config import Mix
+
+PAIRINGS = (("en", "en"), ("ko", "en"), ("ko", "ko"))
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training sequence: a prompt (no loss) followed by a target (loss)."""
+
+    prompt: str
+    """Text the loss ignores: a chat-formatted question, or "" for plain sentences."""
+    target: str
+    """Text the model learns to produce: a solution ending in the end-of-turn token, or sentences."""
+    kind: str
+    """"en->en", "ko->en", "ko->ko" or "text-ko" / "text-en"."""
+
+
+def build_examples(problems: list[Problem], mix: Mix, tokenizer, seed: int,
+                   sentences_per_text: int = 3) -> list[Example]:
+    """Pair each problem with one (question, reasoning) language pairing drawn from `mix`, and add
+    `mix.sentences * len(problems)` plain-text sequences of a few same-language sentences each."""
+    rng = random.Random(seed)
+    weights = (mix.en_en, mix.ko_en, mix.ko_ko)
+    eos = tokenizer.eos_token
+    out: list[Example] = []
+    for p in problems:
+        q_lang, r_lang = rng.choices(PAIRINGS, weights=weights)[0]
+        out.append(Example(format_prompt(tokenizer, p.question[q_lang]), p.solution(r_lang) + eos,
+                           f"{q_lang}->{r_lang}"))
+    n_text = int(round(mix.sentences * len(problems)))
+    pairs = parallel_sentences(n_text * sentences_per_text, seed=seed + 1)
+    for i in range(n_text):
+        lang = "ko" if i % 2 == 0 else "en"
+        chunk = pairs[i * sentences_per_text:(i + 1) * sentences_per_text]
+        out.append(Example("", " ".join(s[lang] for s in chunk) + "<|endoftext|>", f"text-{lang}"))
+    rng.shuffle(out)
+    return out
+
+
+def corpus_texts(problems: list[Problem], n_sentences: int, seed: int) -> list[str]:
+    """Raw texts in both languages for training the tokenizer (questions, solutions, sentences)."""
+    texts = [p.question[lang] + "\n" + p.solution(lang) for p in problems for lang in ("ko", "en")]
+    texts += [s[lang] for s in parallel_sentences(n_sentences, seed=seed + 1) for lang in ("ko", "en")]
+    return texts
+
+
+def mix_counts(examples: list[Example]) -> dict[str, int]:
+    """How many sequences of each kind the corpus holds (recorded in card.json)."""
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    return dict(sorted(counts.items()))
