@@ -1,0 +1,33 @@
+"""PEFT integration (not public PEFT API, so kept under test): save -> load -> merge round trips."""
+
+from __future__ import annotations
+
+import torch
+import transformers
+from peft import PeftModel, PeftType, get_peft_model
+
+from kolang.tiny import byte_tokenizer, tiny_model
+from kolang.tuning import NeuronConfig
+from kolang.tuning.merge import save_merged
+
+
+def test_registered():
+    assert PeftType("SPARSE_NEURON") is PeftType.SPARSE_NEURON
+    cfg = NeuronConfig.from_neurons({0: [5, 1, 1]})
+    assert cfg.peft_type == PeftType.SPARSE_NEURON and cfg.neurons == {"0": [1, 5]}
+
+
+def test_save_load_merge_round_trip(tmp_path):
+    pm = get_peft_model(tiny_model("qwen2"), NeuronConfig.from_neurons({0: [1, 7], 1: [3]}, init_weights=False))
+    ids = torch.randint(0, 256, (2, 11))
+    want = pm(input_ids=ids).logits
+    pm.save_pretrained(tmp_path / "adapter")
+    saved = __import__("safetensors.torch", fromlist=["load_file"]).load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert sum(t.numel() for t in saved.values()) == 3 * 3 * 32  # only the deltas are stored
+    loaded = PeftModel.from_pretrained(tiny_model("qwen2"), tmp_path / "adapter")
+    assert torch.equal(loaded(input_ids=ids).logits, want)
+    save_merged(loaded, byte_tokenizer(), tmp_path / "merged")
+    plain = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "merged")  # no kolang involved
+    assert type(plain).__name__ == "Qwen2ForCausalLM"
+    assert torch.allclose(plain(input_ids=ids).logits, want, atol=1e-5)
+    assert (tmp_path / "merged" / "tokenizer.json").is_file()
