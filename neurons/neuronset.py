@@ -42,8 +42,11 @@ def fingerprint_of(model_or_map: Any) -> dict[str, Any]:
 
 
 def _unwrap(model: Any) -> Any:
-    """The torch module behind an nnsight `LanguageModel` (which keeps it as `_model`)."""
-    return getattr(model, "_model", model)
+    """The torch module behind an nnsight `LanguageModel`/`Envoy` (kept as `_module`), else `model` itself."""
+    if isinstance(model, torch.nn.Module):
+        return model
+    inner = getattr(model, "_module", None)
+    return inner if isinstance(inner, torch.nn.Module) else model
 
 
 def _as_index_tensor(layer: int, values: Any) -> torch.Tensor:

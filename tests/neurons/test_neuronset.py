@@ -86,6 +86,14 @@ def test_fingerprint_mismatch_is_refused(tmp_path):
     ok.check(resolve(model))
     assert ok.nnsight_paths(model) == {1: "model.layers.1.mlp.down_proj"}
     assert ok.tl_hook_names() == {1: "blocks.1.mlp.hook_post"}
+    from nnsight import LanguageModel
+
+    from kolang.tiny import byte_tokenizer
+
+    wrapped = LanguageModel(model, tokenizer=byte_tokenizer())
+    assert ok.nnsight_paths(wrapped) == {1: "model.layers.1.mlp.down_proj"}
+    ok.check(wrapped)
+    wrapped.get_submodule(ok.nnsight_paths(wrapped)[1])  # the path names a real module of the wrapped model
 
 
 def write(dirpath, meta=None, tensors=True):
