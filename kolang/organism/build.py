@@ -104,7 +104,7 @@ def _train_and_save(cfg: OrganismConfig, out: Path, seed: int, progress: Progres
     for i, (lang, temp) in enumerate(runs):
         if progress is not None:
             progress("evaluate", i, len(runs))
-        r = evaluate(model, tok, sp["eval"], lang, temperature=temp, seed=seed)
+        r = evaluate(model, tok, sp["eval"], lang, temperature=temp, seed=seed, max_new_tokens=cfg.eval_new_tokens)
         key = f"{lang}_prompts_" + ("greedy" if temp == 0 else f"t{temp:g}")
         measured[key] = {"accuracy": round(r["accuracy"], 4),
                          "accuracy_by_level": {str(k): round(v, 4) for k, v in r["accuracy_by_level"].items()},

@@ -66,6 +66,8 @@ class OrganismConfig:
     """AdamW weight decay."""
     max_len: int = 192
     """Longest training sequence in tokens; longer ones are dropped."""
+    eval_new_tokens: int = 64
+    """Generation budget when measuring the card (the longest solution is about 40 tokens)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for card.json."""
@@ -78,7 +80,7 @@ SIZES = {
                            n_problems=20000, n_eval=40),
     "micro": OrganismConfig(size="micro", vocab_size=640, hidden_size=48, intermediate_size=96, num_layers=2,
                             num_heads=4, num_kv_heads=2, steps=60, batch_size=16, lr=3e-3, warmup=10,
-                            n_problems=800, n_eval=4),
+                            n_problems=800, n_eval=4, eval_new_tokens=24),
 }
 
 

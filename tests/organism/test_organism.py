@@ -1,0 +1,104 @@
+"""The micro organism: trains, saves, reloads as a plain HF model, generates; the cache is checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+import transformers
+
+from kolang.errors import ConfigError
+from kolang.models import load_model
+from kolang.organism import build, is_valid, organism_dir, read_card
+
+
+def test_micro_organism_saved_and_reloads(micro_organism):
+    d = micro_organism
+    assert is_valid(d, "micro")
+    card = read_card(d)
+    assert card["size"] == "micro" and card["seed"] == 0 and card["parameters"] > 0
+    assert set(card["data_mix"]["sequences"]) >= {"en->en", "ko->en", "ko->ko", "text-ko", "text-en"}
+    meas = card["measurements"]
+    assert set(meas) == {"en_prompts_greedy", "ko_prompts_greedy", "ko_prompts_t1"}
+    for m in meas.values():
+        assert 0.0 <= m["accuracy"] <= 1.0 and set(m["accuracy_by_level"]) == {"1", "2", "3", "4"}
+        assert 0.0 <= m["korean_share"] <= 1.0
+    tok_cfg = json.loads((d / "tokenizer_config.json").read_text())
+    assert tok_cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
+
+    plain = transformers.AutoModelForCausalLM.from_pretrained(str(d))
+    assert plain.config.model_type == "qwen2"
+    model, tok = load_model(d, device="cpu")
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token is not None
+    from kolang.data.chat import format_prompt
+
+    text = format_prompt(tok, "민수는 사과 3개를 가지고 있습니다.")
+    assert text.endswith("<|im_start|>assistant\n")
+    enc = tok(text, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] > enc["input_ids"].shape[1]
+    # what was saved is what was trained: the same logits from both loaders
+    with torch.no_grad():
+        assert torch.allclose(plain(**enc).logits, model(**enc).logits, atol=1e-5)
+
+
+def test_cached_build_is_reused(micro_organism):
+    before = (micro_organism / "model.safetensors").stat().st_mtime_ns
+    assert build("micro", cache_dir=micro_organism.parent) == micro_organism
+    assert (micro_organism / "model.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("damage", ["garble_weights", "drop_card", "garble_card"])
+def test_corrupt_cache_detected(micro_organism, tmp_path, damage):
+    d = organism_dir("micro", tmp_path)
+    shutil.copytree(micro_organism, d)
+    assert is_valid(d, "micro")
+    if damage == "garble_weights":
+        (d / "model.safetensors").write_bytes(b"\x00garbage")
+    elif damage == "drop_card":
+        (d / "card.json").unlink()
+    else:
+        (d / "card.json").write_text("{not json")
+    assert not is_valid(d, "micro")
+
+
+def test_corrupt_cache_rebuilt_deterministically(micro_organism, tmp_path):
+    d = organism_dir("micro", tmp_path)
+    shutil.copytree(micro_organism, d)
+    (d / "model.safetensors").write_bytes(b"\x00garbage")
+    assert build("micro", cache_dir=tmp_path, threads=torch.get_num_threads()) == d
+    assert is_valid(d, "micro")
+    # same seed and thread count: the same weights as the fixture's build
+    from safetensors.torch import load_file
+
+    if read_card(d)["threads"] == read_card(micro_organism)["threads"]:
+        a, b = load_file(str(d / "model.safetensors")), load_file(str(micro_organism / "model.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(tmp_path.glob(".organism*"))  # no temporary directory left behind
+
+
+def test_cache_dir_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("KOLANG_CACHE", str(tmp_path))
+    assert organism_dir("micro").parent == tmp_path
+    assert organism_dir("full", tmp_path / "x").name.startswith("organism-")
+
+
+def test_bad_input():
+    with pytest.raises(ConfigError):
+        build("huge")
+    with pytest.raises(ConfigError):
+        build("micro", seed=-1)
+
+
+def test_cli_prints_card_and_rejects_bad_size(micro_organism, capsys):
+    from kolang.cli import main
+
+    main(["organism", "--size", "micro", "--cache", str(micro_organism.parent)])
+    err = capsys.readouterr().err
+    assert "micro organism" in err and "ko · greedy" in err
+    with pytest.raises(SystemExit) as e:
+        main(["organism", "--size", "huge"])
+    assert e.value.code == 2
+    assert "unknown --size" in capsys.readouterr().err
