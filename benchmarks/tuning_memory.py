@@ -1,0 +1,110 @@
+"""Memory and speed of the sparse neuron adapter vs dense gradient masking, LoRA r=8 and full tuning.
+
+A random-init Qwen2 model (default 8 layers, hidden 1024, MLP width 4096); 1% of the neurons of
+the first quarter of the layers are selected; every method trains the same layers on the same
+batches with AdamW. Each method runs in a fresh process so peak-memory figures do not mix.
+
+    python benchmarks/tuning_memory.py [--layers 8 --hidden 1024 --width 4096 --steps 4]
+
+Peak memory is the rise of the process's peak RSS (VmHWM, reset via /proc/self/clear_refs) over
+the model's resident size, or `torch.cuda.max_memory_allocated` on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+METHODS = ("neurons", "gradmask", "lora", "full")
+
+
+def _rss_kb(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def run_one(method: str, a: argparse.Namespace) -> dict:
+    """Train `a.steps` steps with `method` and measure it (runs in its own process)."""
+    from kolang.tiny import tiny_model
+    from kolang.tuning.trainable import prepare
+
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    model = tiny_model("qwen2", layers=a.layers, hidden=a.hidden, width=a.width).to(device)
+    first = list(range(max(1, math.ceil(a.layers / 4))))
+    k = max(1, round(a.width * a.fraction))
+    g = torch.Generator().manual_seed(0)
+    neurons = {layer: torch.randperm(a.width, generator=g)[:k].sort().values for layer in first}
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randint(0, 256, (a.batch, a.seq), generator=g).to(device) for _ in range(a.steps + 1)]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        base_mem = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS to the current RSS
+        base_mem = _rss_kb("VmRSS:") * 1024
+    tr = prepare(model, method, first, neurons, lora_r=8)
+    opt = torch.optim.AdamW(tr.params, lr=1e-4, weight_decay=0.0)
+    times = []
+    for i, ids in enumerate(batches):
+        t0 = time.perf_counter()
+        loss = tr.model(input_ids=ids, labels=ids).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first step warms up allocators and creates the optimizer state
+            times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss_kb("VmHWM:") * 1024) - base_mem
+    opt_bytes = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
+    return {"method": method, "trainable_params": sum(p.numel() for p in tr.params), "optimizer_bytes": opt_bytes,
+            "peak_bytes": peak, "step_s": statistics.median(times), "neurons": k * len(first)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--width", type=int, default=4096)
+    p.add_argument("--fraction", type=float, default=0.01)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.one:
+        print(json.dumps(run_one(a.one, a)))
+        return
+    args = [x for x in sys.argv[1:]]
+    rows = []
+    for m in METHODS:
+        out = subprocess.run([sys.executable, __file__, *args, "--one", m], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    ref = next(r for r in rows if r["method"] == "gradmask")
+    print(f"model: qwen2 random-init, {a.layers} layers, hidden {a.hidden}, MLP width {a.width}; "
+          f"{rows[0]['neurons']} neurons ({a.fraction:.1%}) in the first {max(1, math.ceil(a.layers / 4))} layers; "
+          f"batch {a.batch}x{a.seq} tokens, AdamW, {a.device}, {a.threads} thread(s)")
+    print(f"{'method':<10}{'trainable':>14}{'optim state':>14}{'peak mem':>12}{'step s':>9}"
+          f"{'  optim/gradmask':>17}{'peak/gradmask':>15}{'step/gradmask':>15}")
+    for r in rows:
+        print(f"{r['method']:<10}{r['trainable_params']:>14,}{r['optimizer_bytes'] / 2**20:>12.2f}MB"
+              f"{r['peak_bytes'] / 2**20:>10.1f}MB{r['step_s']:>9.3f}"
+              f"{r['optimizer_bytes'] / ref['optimizer_bytes']:>17.4f}{r['peak_bytes'] / max(ref['peak_bytes'], 1):>15.3f}"
+              f"{r['step_s'] / ref['step_s']:>15.3f}")
+
+
+if __name__ == "__main__":
+    main()
