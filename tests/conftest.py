@@ -23,3 +23,12 @@ def tiny_dir(tmp_path_factory):
     from kolang.tiny import save_tiny
 
     return save_tiny(tmp_path_factory.mktemp("tiny") / "qwen2", "qwen2")
+
+
+@pytest.fixture(scope="session")
+def micro_organism(tmp_path_factory):
+    """The micro model organism's directory, built once per session into a temporary cache."""
+    from kolang.organism import build
+
+    return build("micro", cache_dir=tmp_path_factory.mktemp("organism-cache"), seed=0,
+                 threads=torch.get_num_threads())
