@@ -50,9 +50,14 @@ class JudgeReward:
         self.model, self.tok, self.kind, self.mode, self.base = model, tokenizer, kind, mode, base
         self.threshold, self.question, self.batch_size, self.max_length = threshold, question, batch_size, max_length
         if kind == "lm":
-            ids_yes = tokenizer(yes, add_special_tokens=False)["input_ids"]
-            ids_no = tokenizer(no, add_special_tokens=False)["input_ids"]
-            if not ids_yes or not ids_no or ids_yes[0] == ids_no[0]:
+            # the first token must tell the answers apart; a byte-level tokenizer without merges
+            # splits " yes" into " ", "y", … so the words without their leading space are tried next
+            for y, n in ((yes, no), (yes.strip(), no.strip())):
+                ids_yes = tokenizer(y, add_special_tokens=False)["input_ids"]
+                ids_no = tokenizer(n, add_special_tokens=False)["input_ids"]
+                if ids_yes and ids_no and ids_yes[0] != ids_no[0]:
+                    break
+            else:
                 raise ConfigError(f"the judge tokenizer cannot tell {yes!r} from {no!r} by their first token")
             self.yes_id, self.no_id = ids_yes[0], ids_no[0]
         if mode != "score":
