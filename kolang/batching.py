@@ -51,6 +51,8 @@ def encoded_batches(
     raises `ModelError` rather than yielding an empty batch.
     """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    # Special tokens carry no language, whether the tokenizer added them or the text holds them.
+    special_ids = torch.tensor(sorted(getattr(tokenizer, "all_special_ids", []) or []), dtype=torch.long)
     for start in range(0, len(texts), chunk_texts):
         chunk = list(texts[start : start + chunk_texts])
         enc = tokenizer(chunk, add_special_tokens=True, truncation=True, max_length=max_length,
@@ -58,7 +60,7 @@ def encoded_batches(
         ids, special = enc["input_ids"], enc["special_tokens_mask"]
         lengths = [len(x) for x in ids]
         for j, n in enumerate(lengths):
-            if n - sum(special[j]) <= 0 and chunk[j].strip():
+            if n - sum(special[j]) <= 0 and chunk[j].strip():  # encoded to nothing but added specials
                 raise ModelError(
                     f"the tokenizer encodes text {start + j} ({chunk[j][:40]!r}) to no tokens; "
                     "check the tokenizer class the model directory declares"
@@ -73,4 +75,5 @@ def encoded_batches(
                 input_ids[r, :n] = torch.tensor(ids[j])
                 attn[r, :n] = 1
                 counted[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
+            counted &= ~torch.isin(input_ids, special_ids)
             yield Batch([start + j for j in rows], input_ids, attn, counted)

@@ -70,4 +70,4 @@ def discover(model, tokenizer, texts: Sequence[str], langs: Sequence[str], cfg: 
     stats = collect_stats(model, tokenizer, texts, langs, max_length=cfg.max_length, token_budget=cfg.token_budget,
                           keep_text_means=cfg.method == "ap", progress=progress)
     return select_neurons(stats, method=cfg.method, target=cfg.target, reference=cfg.reference,
-                          top_fraction=cfg.top_fraction, per_layer=cfg.per_layer, layers=cfg.layers)
+                          top_fraction=cfg.top_fraction, per_layer=cfg.per_layer, layers=cfg.layers, model=model)

@@ -33,6 +33,7 @@ class ActivationStats:
     texts: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))  # (G,) texts per language
     text_means: torch.Tensor | None = None  # (N, L, W) float32 — per-text mean value (for AP), optional
     text_langs: torch.Tensor | None = None  # (N,) int64 — language index of each text
+    fingerprint: dict | None = None  # ModelMap.fingerprint() of the model read, stamped on selected sets
 
     @property
     def num_layers(self) -> int:
@@ -193,6 +194,7 @@ def collect_stats(
             means = torch.cat([p[1] for p in parts])
             order = ids.argsort()
             stats.text_means, stats.text_langs = means[order], ids[order]
+    stats.fingerprint = mm.fingerprint()
     if keep_text_means:
         stats.text_langs = torch.tensor([lang_ix[langs[int(i)]] for i in stats.text_langs], dtype=torch.int64)
     return stats

@@ -25,9 +25,21 @@ def _register_commands() -> None:
             importlib.import_module(f"{__name__}.{info.name}")
 
 
+def _quiet_libraries() -> None:
+    # kolang draws its own progress; the libraries' bars and advice would interleave with it.
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     _register_commands()
+    _quiet_libraries()
     try:
         app(args=argv, standalone_mode=False)
     except KolangError as e:

@@ -1,0 +1,50 @@
+"""Ablating the found Korean set hurts Korean more than English and more than a matched random set."""
+
+from kolang.analysis.validate import nll_by_language, validate, validation_figure
+from kolang.neurons.neuronset import NeuronSet
+from kolang.neurons.stats import collect_stats
+from kolang.neurons.select import select_neurons
+from kolang.tiny import planted_model
+
+KO = ["안녕하세요 반갑습니다", "오늘은 날씨가 정말 좋네요", "저는 학교에 갑니다", "커피 한 잔 주세요", "책을 읽고 있어요"]
+EN = ["hello there my friend", "the weather is really nice today", "I go to school", "a cup of coffee please", "I am reading"]
+
+
+def test_found_set_is_causal_on_a_model_where_that_is_true_by_construction(byte_tok):
+    model, planted = planted_model("qwen2", per_layer=4)
+    texts, langs = KO + EN, ["ko"] * 5 + ["en"] * 5
+    stats = collect_stats(model, byte_tok, texts, langs)
+    found = select_neurons(stats, method="contrast", target="ko", reference=("en",), per_layer=4, model=model,
+                           quantity="prob")
+    assert all(set(planted[layer]) <= set(found.neurons.get(layer, []).tolist()) for layer in planted)
+    result = validate(model, byte_tok, found, texts, langs, n_random=3)
+    d = result["delta_nll"]
+    assert d["set"]["ko"] > 0.3 and abs(d["set"]["en"]) < d["set"]["ko"] / 5
+    assert result["verdict"]["target_more_than_references"] and result["verdict"]["target_more_than_random"]
+    assert all(run["ko"] < d["set"]["ko"] for run in d["random_runs"])
+    assert validation_figure(result).data  # the page has bars
+
+
+def test_nll_is_the_mean_next_token_cross_entropy(byte_tok):
+    import torch
+    import torch.nn.functional as F
+
+    model, _ = planted_model("llama")
+    out = nll_by_language(model, byte_tok, KO[:2], ["ko", "ko"])
+    total, n = 0.0, 0
+    for t in KO[:2]:
+        ids = byte_tok(t, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logits = model(ids).logits
+        total += F.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum").item()
+        n += ids.shape[1] - 1
+    assert out["ko"]["tokens"] == n
+    assert abs(out["ko"]["nll"] - total / n) < 1e-5
+
+
+def test_random_control_is_matched_layer_by_layer(byte_tok):
+    model, planted = planted_model("qwen2")
+    ns = NeuronSet(planted, {"num_layers": 2, "mlp_width": 64}, target="ko")
+    ctrl = ns.random_matched(seed=1)
+    assert ctrl.counts() == ns.counts()
+    assert all(not set(ctrl.neurons[layer].tolist()) & set(planted[layer]) for layer in planted)

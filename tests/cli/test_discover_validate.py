@@ -1,0 +1,95 @@
+"""`kolang discover` and `kolang validate` end to end, and every bad input answered with one line, exit 2."""
+
+import json
+
+import pytest
+
+from kolang.cli import main
+from kolang.data.io import write_jsonl
+
+PAIRS = [{"ko": k, "en": e} for k, e in [
+    ("안녕하세요 반갑습니다", "hello, nice to meet you"), ("오늘은 날씨가 좋네요", "the weather is nice today"),
+    ("저는 학교에 갑니다", "I go to school"), ("커피 한 잔 주세요", "a cup of coffee please"),
+    ("책을 읽고 있어요", "I am reading a book"), ("내일 다시 만나요", "see you again tomorrow"),
+]]
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+        raise SystemExit(0)
+    err = capsys.readouterr().err
+    return e.value.code, err
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", PAIRS)
+
+
+def test_discover_then_validate(tiny_dir, data, tmp_path, capsys):
+    code, err = run(["discover", "--model", str(tiny_dir), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "3", "--out", str(tmp_path / "ns")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ns" / "neurons.json").read_text())
+    assert meta["target"] == "ko" and meta["method"] == "contrast"
+    assert sum(len(v) for v in meta["neurons"].values()) == 6
+    assert (tmp_path / "ns" / "neurons.safetensors").is_file()
+    code, err = run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
+                     "--n-random", "2", "--out", str(tmp_path / "val")], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "val" / "validation.json").read_text())
+    assert set(result["conditions"]) == {"none", "ablate_set", "ablate_random_0", "ablate_random_1"}
+    assert "plotly" in (tmp_path / "val" / "validation.html").read_text()[:200000].lower()
+
+
+def test_discover_with_bundled_sentences(tiny_dir, tmp_path, capsys):
+    code, err = run(["discover", "--model", str(tiny_dir), "--method", "lape", "--top-fraction", "0.05",
+                     "--layers", "0:1", "--max-texts", "40", "--out", str(tmp_path / "ns")], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ns" / "neurons.json").read_text())
+    assert set(meta["neurons"]) <= {"0"}
+
+
+def _one_line_error(code, err, needle):
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert lines[-1].startswith("kolang: error:") and needle in lines[-1], err
+    assert "Traceback" not in err
+
+
+def test_bad_inputs(tiny_dir, data, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    base = ["discover", "--model", str(tiny_dir), "--out", out]
+    _one_line_error(*run(base + ["--data", str(tmp_path / "nope.jsonl")], capsys), "does not exist")
+    (tmp_path / "empty.jsonl").write_text("")
+    _one_line_error(*run(base + ["--data", str(tmp_path / "empty.jsonl")], capsys), "empty")
+    write_jsonl(tmp_path / "ko.jsonl", [{"text": "안녕하세요", "lang": "ko"}] * 3)
+    _one_line_error(*run(base + ["--data", str(tmp_path / "ko.jsonl")], capsys), "one language only")
+    (tmp_path / "latin1.jsonl").write_bytes('{"text": "caf\xe9", "lang": "en"}\n'.encode("latin-1"))
+    _one_line_error(*run(base + ["--data", str(tmp_path / "latin1.jsonl")], capsys), "not UTF-8")
+    (tmp_path / "bad.jsonl").write_text('{"ko": "안녕"}\nnot json\n')
+    _one_line_error(*run(base + ["--data", str(tmp_path / "bad.jsonl")], capsys), "bad.jsonl:2")
+    _one_line_error(*run(base + ["--data", str(data), "--layers", "0:9"], capsys), "layer")
+    _one_line_error(*run(base + ["--data", str(data), "--top-fraction", "1.5"], capsys), "top-fraction")
+    _one_line_error(*run(["discover", "--model", str(tmp_path / "nomodel"), "--out", out, "--data", str(data)], capsys),
+                    "does not exist")
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    _one_line_error(*run(["discover", "--model", str(bert), "--out", out, "--data", str(data)], capsys),
+                    "supported families")
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_neuron_set_for_another_model_is_refused(tiny_dir, data, tmp_path, capsys):
+    from kolang.tiny import save_tiny
+
+    other = save_tiny(tmp_path / "wide", "qwen2", width=96)
+    code, err = run(["discover", "--model", str(other), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "2", "--out", str(tmp_path / "ns")], capsys)
+    assert code == 0, err
+    _one_line_error(*run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
+                          "--out", str(tmp_path / "v")], capsys), "MLP width")
+    _one_line_error(*run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "missing"),
+                          "--out", str(tmp_path / "v")], capsys), "missing")
