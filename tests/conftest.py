@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist each worker gets one thread: two workers on two cores, no oversubscription.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,10 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def micro_organism(tmp_path_factory):
     """The micro model organism's directory, built once per session into a temporary cache."""
+    from filelock import FileLock
+
     from kolang.organism import build
 
-    return build("micro", cache_dir=tmp_path_factory.mktemp("organism-cache"), seed=0,
-                 threads=torch.get_num_threads())
+    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
+    with FileLock(str(shared / "organism.lock")):  # one worker trains it, the others reuse the cache
+        return build("micro", cache_dir=shared / "organism-cache", seed=0, threads=1)
