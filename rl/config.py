@@ -58,6 +58,8 @@ class RLConfig:
     """Sequences generated at once."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate to the full batch)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
     lr: float = 1e-6
     """Learning rate (AdamW, constant)."""
     weight_decay: float = 0.0

@@ -140,7 +140,7 @@ def token_logprobs(model: Any, rollout: Rollout, temperature: float, device: Any
     attn = torch.cat([rollout.prompt_mask, torch.ones_like(rollout.completion_ids)], dim=1).to(device)  # (N, P+C)
     pos = (attn.cumsum(dim=1) - 1).clamp(min=0)
     C = rollout.completion_ids.shape[1]
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=C + 1).logits  # (N, C+1, V)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=C + 1, use_cache=False).logits  # (N, C+1, V)
     logits = logits[:, :-1, :].float() / temperature  # (N, C, V) predicts completion tokens
     target = ids[:, -C:].unsqueeze(-1)  # (N, C, 1)
     return logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # (N, C)

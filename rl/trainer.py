@@ -120,6 +120,12 @@ class GRPOTrainer:
             import copy
 
             self.ref = copy.deepcopy(hf).eval().requires_grad_(False)  # frozen reference, only when KL is on
+        if cfg.gradient_checkpointing:
+            # non-reentrant checkpointing needs no input that requires grad, so it works under adapters too
+            if hasattr(hf, "activation_checkpointing_enable"):  # transformers >= 5.x name
+                hf.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model, self.params = prepare_policy(hf, cfg)
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.reward = rewards if rewards is not None else default_rewards(cfg, device)

@@ -161,3 +161,14 @@ def test_collapse_monitor_stops_and_rolls_back(tmp_path):
         warnings.simplefilter("ignore")
         s = tr.train()
     assert "rolled back" in s["stopped"]
+
+
+def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
+    a = make(tmp_path, "plain", steps=2)
+    b = make(tmp_path, "ckpt", steps=2, gradient_checkpointing=True)
+    a.train()
+    b.train()
+    pa, pb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
+    assert all(torch.allclose(pa[n], pb[n], atol=1e-6) for n in pa)
+    la, lb = lines(tmp_path / "plain" / "metrics.jsonl"), lines(tmp_path / "ckpt" / "metrics.jsonl")
+    assert [x["reward"] for x in la] == [x["reward"] for x in lb]
