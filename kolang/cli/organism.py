@@ -55,10 +55,10 @@ def print_card(card: dict) -> None:
     meas = card.get("measurements", {})
     levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
     table = Table(title="held-out word problems")
-    for col in ["prompts", "accuracy", *[f"level {lv}" for lv in levels], "Korean share", "mostly Korean"]:
-        table.add_column(col, justify="right")
+    for col in ["prompts", "acc", *[f"L{lv}" for lv in levels], "ko share", "mostly ko"]:
+        table.add_column(col, justify="right", no_wrap=True)
     for key, m in meas.items():
-        table.add_row(key.replace("_prompts_", " · "), f"{m['accuracy']:.2f}",
+        table.add_row(key.replace("_prompts_", "/"), f"{m['accuracy']:.2f}",
                       *[f"{m['accuracy_by_level'].get(lv, float('nan')):.2f}" for lv in levels],
                       f"{m['korean_share']:.2f}", f"{m['mostly_korean']:.2f}")
     console.print(table)

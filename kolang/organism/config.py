@@ -79,8 +79,8 @@ SIZES = {
                            num_heads=4, num_kv_heads=2, steps=1200, batch_size=32, lr=3e-3, warmup=60,
                            n_problems=20000, n_eval=40),
     "micro": OrganismConfig(size="micro", vocab_size=640, hidden_size=48, intermediate_size=96, num_layers=2,
-                            num_heads=4, num_kv_heads=2, steps=60, batch_size=16, lr=3e-3, warmup=10,
-                            n_problems=800, n_eval=4, eval_new_tokens=24),
+                            num_heads=4, num_kv_heads=2, steps=40, batch_size=16, lr=3e-3, warmup=8,
+                            n_problems=600, n_eval=3, eval_new_tokens=16),
 }
 
 

@@ -68,14 +68,13 @@ def test_corrupt_cache_rebuilt_deterministically(micro_organism, tmp_path):
     d = organism_dir("micro", tmp_path)
     shutil.copytree(micro_organism, d)
     (d / "model.safetensors").write_bytes(b"\x00garbage")
-    assert build("micro", cache_dir=tmp_path, threads=torch.get_num_threads()) == d
+    assert build("micro", cache_dir=tmp_path, threads=1) == d
     assert is_valid(d, "micro")
     # same seed and thread count: the same weights as the fixture's build
     from safetensors.torch import load_file
 
-    if read_card(d)["threads"] == read_card(micro_organism)["threads"]:
-        a, b = load_file(str(d / "model.safetensors")), load_file(str(micro_organism / "model.safetensors"))
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = load_file(str(d / "model.safetensors")), load_file(str(micro_organism / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not list(tmp_path.glob(".organism*"))  # no temporary directory left behind
 
 
@@ -97,7 +96,7 @@ def test_cli_prints_card_and_rejects_bad_size(micro_organism, capsys):
 
     main(["organism", "--size", "micro", "--cache", str(micro_organism.parent)])
     err = capsys.readouterr().err
-    assert "micro organism" in err and "ko · greedy" in err
+    assert "micro organism" in err and "ko/greedy" in err and "ko/t1" in err
     with pytest.raises(SystemExit) as e:
         main(["organism", "--size", "huge"])
     assert e.value.code == 2
