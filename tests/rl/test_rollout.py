@@ -18,6 +18,11 @@ def test_completion_mask_stops_after_first_eos():
     assert trunc.tolist() == [False, True, False]
 
 
+def test_left_pad():
+    ids, mask = left_pad([[1, 2, 3], [4]], pad_id=0)
+    assert ids.tolist() == [[1, 2, 3], [0, 0, 4]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
 def test_left_padded_logprobs_equal_unpadded():
     torch.manual_seed(0)
     model, tok = tiny_model("qwen2"), byte_tokenizer()
