@@ -9,6 +9,7 @@ Sources, the first being the start:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from typing import Any, Optional
 
 import typer
 
+from kolang.analysis.drift import DriftConfig
 from kolang.cli import app
 from kolang.cli._progress import console
+from kolang.config import cli_options, from_kwargs
 from kolang.errors import ConfigError, RunDirError
 
 _HF_CKPT = re.compile(r"^checkpoint-(\d+)$")
@@ -85,7 +88,6 @@ def _sources(run: Path | None, models: list[Path], base: Path | None, load: Any)
     return _model_dirs(([(0, base)] if base is not None else []) + found, load)
 
 
-@app.command("drift")
 def _drift(
     paths: Optional[list[Path]] = typer.Argument(None, metavar="[MODEL_DIRS]...", help="Model directories (with --models)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: `kolang rl` checkpoints or HF/TRL checkpoint-N dirs."),
@@ -94,19 +96,18 @@ def _drift(
     base: Optional[Path] = typer.Option(None, "--base", help="Starting model (default: the run's --model, or its first checkpoint)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory for drift.jsonl and drift.html (default: RUN/drift)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Probe JSONL of {text, lang} or parallel lines (default: bundled, seeded)."),
-    probe_size: int = typer.Option(32, "--probe-size", help="Bundled probe texts per language."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bundled probe."),
-    max_length: int = typer.Option(128, "--max-length", help="Truncate each probe text to this many tokens."),
     dtype: str = typer.Option("float32", "--dtype", help="Model dtype: auto, fp32, bf16."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda … (default: cuda if present)."),
+    **kwargs,
 ) -> None:
     """Neuron drift over checkpoints against the start: set overlap, rank correlation, Δ activation probability, weight deltas."""
-    from kolang.analysis.drift import DriftTracker, drift_figure, probe_set_from_tasks
+    from kolang.analysis.drift import DriftTracker, drift_figure
     from kolang.data.discovery import load_discovery
     from kolang.io import atomic_dir, atomic_write_text
     from kolang.models import load_model, set_threads
     from kolang.neurons.neuronset import NeuronSet
 
+    cfg = from_kwargs(DriftConfig, kwargs)
     if paths and not models:
         raise ConfigError("model directories given without --models; write `kolang drift --models A B …`")
     set_threads()
@@ -123,13 +124,14 @@ def _drift(
             raise ConfigError("give --out DIR for drift.jsonl and drift.html")
         out = run / "drift"
     ns = NeuronSet.load(neurons)
-    texts, langs = load_discovery(data) if data is not None else probe_set_from_tasks(probe_size, seed,
-                                                                                     [ns.target, *ns.reference][:2])
-    load = lambda p: load_model(p, dtype=dtype, device=device)  # noqa: E731
+
+    def load(path: Path) -> tuple[Any, Any]:
+        return load_model(path, dtype=dtype, device=device)
+
     start, tok, later = _sources(run, list(paths or []), base, load)
-    tracker = DriftTracker(ns, texts, langs, tok, every=1, max_length=max_length, weights="all")
+    tracker = DriftTracker.from_config(ns, tok, cfg, load_discovery(data) if data is not None else None)
     records = [tracker.start(start)]
-    console.print(f"drift: tracking {len(ns)} {ns.target} neurons ({ns.method}) on {len(texts)} probe texts")
+    console.print(f"drift: tracking {len(ns)} {ns.target} neurons ({ns.method}) on {len(tracker.texts)} probe texts")
     for step, label, model in later:
         rec = {**tracker.measure(step, model), "source": label}
         records.append(rec)
@@ -140,6 +142,13 @@ def _drift(
         atomic_write_text(tmp / "drift.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         atomic_write_text(tmp / "drift.html", drift_figure(records).to_html(include_plotlyjs=True, full_html=True))
     console.print(f"wrote {out / 'drift.jsonl'} and {out / 'drift.html'}")
+
+
+_drift.__signature__ = inspect.Signature(  # probe options generated from DriftConfig; every checkpoint is measured
+    [p for p in inspect.signature(_drift).parameters.values() if p.kind != p.VAR_KEYWORD]
+    + [p for p in cli_options(DriftConfig) if p.name != "every"]
+)
+app.command("drift")(_drift)
 
 
 def _f(v: Any) -> str:

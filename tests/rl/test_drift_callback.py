@@ -88,7 +88,7 @@ def test_grpo_slot_resume_and_cli_agree(tmp_path, capsys):
     from kolang.cli import main
 
     with pytest.raises(SystemExit) as e:
-        main(["drift", "--run", str(tmp_path / "run"), "--neurons", str(ns_dir), "--probe-size", "4", "--seed", "1",
+        main(["drift", "--run", str(tmp_path / "run"), "--neurons", str(ns_dir), "--probe-size", "4", "--probe-seed", "1",
               "--max-length", "64"])
         raise SystemExit(0)
     assert e.value.code == 0, capsys.readouterr().err
