@@ -7,7 +7,9 @@ batches with AdamW. Each method runs in a fresh process so peak-memory figures d
     python benchmarks/tuning_memory.py [--layers 8 --hidden 1024 --width 4096 --steps 4]
 
 Peak memory is the rise of the process's peak RSS (VmHWM, reset via /proc/self/clear_refs) over
-the model's resident size, or `torch.cuda.max_memory_allocated` on a GPU.
+the model's resident size, or `torch.cuda.max_memory_allocated` on a GPU. Step time is the best
+of the timed steps, with the methods' steps interleaved in one process: on a shared machine that is
+the figure least disturbed by other load.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import subprocess
 import sys
 import time
@@ -32,12 +33,11 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
-def run_one(method: str, a: argparse.Namespace) -> dict:
-    """Train `a.steps` steps with `method` and measure it (runs in its own process)."""
+def _setup(a: argparse.Namespace):
+    """A fresh model, the tuned layers, the selected neurons, their count and the batches."""
     from kolang.tiny import tiny_model
     from kolang.tuning.trainable import prepare
 
-    torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     model = tiny_model("qwen2", layers=a.layers, hidden=a.hidden, width=a.width).to(device)
     first = list(range(max(1, math.ceil(a.layers / 4))))
@@ -46,7 +46,28 @@ def run_one(method: str, a: argparse.Namespace) -> dict:
     neurons = {layer: torch.randperm(a.width, generator=g)[:k].sort().values for layer in first}
     g = torch.Generator().manual_seed(1)
     batches = [torch.randint(0, 256, (a.batch, a.seq), generator=g).to(device) for _ in range(a.steps + 1)]
-    if device.type == "cuda":
+    return model, first, neurons, k * len(first), batches
+
+
+def _step(tr, opt, ids: torch.Tensor) -> float:
+    t0 = time.perf_counter()
+    loss = tr.model(input_ids=ids, labels=ids).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if ids.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def run_one(method: str, a: argparse.Namespace) -> dict:
+    """Memory of `method` over `a.steps` steps, in its own process so the peak is its own."""
+    from kolang.tuning.trainable import prepare
+
+    torch.set_num_threads(a.threads)
+    model, first, neurons, n_neurons, batches = _setup(a)
+    cuda = batches[0].is_cuda
+    if cuda:
         torch.cuda.synchronize()
         base_mem = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
@@ -55,21 +76,32 @@ def run_one(method: str, a: argparse.Namespace) -> dict:
         base_mem = _rss_kb("VmRSS:") * 1024
     tr = prepare(model, method, first, neurons, lora_r=8)
     opt = torch.optim.AdamW(tr.params, lr=1e-4, weight_decay=0.0)
-    times = []
-    for i, ids in enumerate(batches):
-        t0 = time.perf_counter()
-        loss = tr.model(input_ids=ids, labels=ids).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first step warms up allocators and creates the optimizer state
-            times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss_kb("VmHWM:") * 1024) - base_mem
+    for ids in batches:
+        _step(tr, opt, ids)
+    peak = (torch.cuda.max_memory_allocated() if cuda else _rss_kb("VmHWM:") * 1024) - base_mem
     opt_bytes = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
     return {"method": method, "trainable_params": sum(p.numel() for p in tr.params), "optimizer_bytes": opt_bytes,
-            "peak_bytes": peak, "step_s": statistics.median(times), "neurons": k * len(first)}
+            "peak_bytes": peak, "neurons": n_neurons}
+
+
+def step_times(a: argparse.Namespace) -> dict[str, float]:
+    """Best step time of each method, the methods' steps interleaved so that load from other
+    processes on a shared machine falls on all of them alike."""
+    from kolang.tuning.trainable import prepare
+
+    torch.set_num_threads(a.threads)
+    runs = {}
+    for m in METHODS:
+        model, first, neurons, _, batches = _setup(a)
+        tr = prepare(model, m, first, neurons, lora_r=8)
+        runs[m] = (tr, torch.optim.AdamW(tr.params, lr=1e-4, weight_decay=0.0), batches)
+    best = {m: float("inf") for m in METHODS}
+    for i in range(a.steps + 1):
+        for m, (tr, opt, batches) in runs.items():
+            t = _step(tr, opt, batches[i])
+            if i:  # the first step creates the optimizer state and warms the allocator
+                best[m] = min(best[m], t)
+    return best
 
 
 def main() -> None:
@@ -80,7 +112,7 @@ def main() -> None:
     p.add_argument("--fraction", type=float, default=0.01)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seq", type=int, default=64)
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
@@ -93,6 +125,8 @@ def main() -> None:
     for m in METHODS:
         out = subprocess.run([sys.executable, __file__, *args, "--one", m], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for r, (m, t) in zip(rows, step_times(a).items()):
+        r["step_s"] = t
     ref = next(r for r in rows if r["method"] == "gradmask")
     print(f"model: qwen2 random-init, {a.layers} layers, hidden {a.hidden}, MLP width {a.width}; "
           f"{rows[0]['neurons']} neurons ({a.fraction:.1%}) in the first {max(1, math.ceil(a.layers / 4))} layers; "

@@ -10,4 +10,10 @@ from kolang.tuning.register import register
 
 register()
 
-__all__ = ["NeuronConfig", "NeuronLayer", "NeuronModel", "neuron_dict", "register"]
+from kolang.tuning.gradmask import GradientMask  # noqa: E402  (after registration: they build PEFT configs)
+from kolang.tuning.merge import merge_adapter_dir, merged_model, save_merged  # noqa: E402
+from kolang.tuning.sft import TuneConfig, tune  # noqa: E402
+from kolang.tuning.trainable import KINDS, Trainable, prepare  # noqa: E402
+
+__all__ = ["KINDS", "GradientMask", "NeuronConfig", "NeuronLayer", "NeuronModel", "Trainable", "TuneConfig",
+           "merge_adapter_dir", "merged_model", "neuron_dict", "prepare", "register", "save_merged", "tune"]

@@ -134,7 +134,7 @@ def _trim_metrics(path: Path, upto: int) -> None:
 
 def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer: Any = None,
          progress: Callable[[int, float], None] | None = None, stop_after: int | None = None) -> dict[str, Any]:
-    """Run masked SFT as `cfg` says and return a summary; `model`/`tokenizer` override `cfg.model`.
+    """Run masked SFT as `cfg` says and return a summary; `model` and `tokenizer` (both) override `cfg.model`.
 
     `stop_after` ends the run after that many steps, as an interruption would (for resume tests).
     """
@@ -147,7 +147,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     enc = encode_sft(records, tok, cfg.max_length)
     mm = resolve(hf)
     layers = parse_layers(cfg.layers, mm.num_layers) if cfg.layers else default_layers(mm.num_layers)
-    ns = NeuronSet.load(cfg.neurons, model=hf) if cfg.neurons and cfg.adapter != "lora" and cfg.adapter != "full" else None
+    needs_set = cfg.neurons and cfg.adapter not in ("lora", "full")
+    ns = NeuronSet.load(cfg.neurons, model=hf) if needs_set else None  # refuses a set made for another model
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     tr = prepare(hf, cfg.adapter, layers, ns, seed=cfg.seed, lora_r=cfg.lora_r, train_bias=cfg.train_bias)
@@ -182,6 +183,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
         if (step + 1) % cfg.save_every == 0 or step + 1 == end:
             save_checkpoint(run, tr.model, opt, step + 1)
     tr.model.eval()
+    if tr.mask is not None:
+        tr.mask.remove()
     summary = {"run_dir": str(run), "steps": end, "final_loss": loss_v, "trainable_params": n_params,
                "skipped_too_long": enc.skipped, "layers": layers}
     if end < cfg.steps:

@@ -57,7 +57,7 @@ def restrict(neurons: NeuronSet, layers: list[int]) -> NeuronSet:
 def mlp_modules(model: nn.Module, layers: list[int]) -> list[str]:
     """Module paths of the MLP projections (gate, up, down) of `layers`."""
     mm = resolve(model)
-    return sorted({name.rsplit(".", 2)[0] for layer in layers for name, *_ in mm.neuron_slices(layer)})
+    return sorted({name.rsplit(".", 1)[0] for layer in layers for name, *_ in mm.neuron_slices(layer)})
 
 
 def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None, *, seed: int = 0,
