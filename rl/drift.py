@@ -14,8 +14,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from kolang.analysis.drift import DriftTracker
+from kolang.analysis.drift import DriftConfig, DriftTracker
 from kolang.io import append_jsonl
+from kolang.neurons.neuronset import NeuronSet
 from kolang.rl.checkpoint import trim_metrics
 
 DRIFT_FILE = "drift.jsonl"
@@ -61,6 +62,12 @@ def attach(trainer: Any, tracker: DriftTracker) -> GRPODrift:
     return hook
 
 
+def attach_neurons(trainer: Any, neurons: str | Path | NeuronSet, cfg: DriftConfig = DriftConfig()) -> GRPODrift:
+    """`attach` a tracker of `neurons` (a NeuronSet or its directory) built as `cfg` says, on the bundled probe."""
+    ns = neurons if isinstance(neurons, NeuronSet) else NeuronSet.load(neurons)
+    return attach(trainer, DriftTracker.from_config(ns, trainer.tok, cfg))
+
+
 class DriftCallback(TrainerCallback):
     """Measures drift every `tracker.every` global steps (and at the last) in `on_step_end` of a HF/TRL Trainer.
 
@@ -93,4 +100,4 @@ class DriftCallback(TrainerCallback):
         self.tracker.measure(step, model)
 
 
-__all__ = ["DRIFT_FILE", "DriftCallback", "GRPODrift", "attach"]
+__all__ = ["DRIFT_FILE", "DriftCallback", "GRPODrift", "attach", "attach_neurons"]

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from kolang.analysis.drift import DriftTracker, probe_set_from_tasks
+from kolang.analysis.drift import DriftConfig, DriftTracker, probe_set_from_tasks
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
 from kolang.rl.config import RLConfig
-from kolang.rl.drift import DriftCallback, attach
+from kolang.rl.drift import DriftCallback, attach, attach_neurons
 from kolang.rl.trainer import GRPOTrainer
 from kolang.tiny import byte_tokenizer, save_tiny, tiny_model
 
@@ -77,14 +77,14 @@ def test_grpo_slot_resume_and_cli_agree(tmp_path, capsys):
     import shutil
 
     shutil.rmtree(tmp_path / "run" / "checkpoints" / "step-000002")
-    tr2 = grpo(tmp_path, base)
-    attach(tr2, tracker(tr2.model, every=2))
+    ns_dir = tracker(tr.model, 2).ns.save(tmp_path / "ns")
+    tr2 = grpo(tmp_path, base)  # the same tracker, from the saved set and a config this time
+    attach_neurons(tr2, ns_dir, DriftConfig(every=2, probe_size=4, probe_seed=1, max_length=64))
     tr2.train(resume=True)
     recs = lines(path)
     assert [r["step"] for r in recs] == [0, 2, 3]  # step 2 once, the last step 3, one start line
     assert recs[-1]["delta_other"] > 0 and hook.tracker.started
     # the same drift computed afterwards from the checkpoints; it reads the set from --neurons
-    ns_dir = tracker(tr.model, 2).ns.save(tmp_path / "ns")
     from kolang.cli import main
 
     with pytest.raises(SystemExit) as e:
