@@ -96,3 +96,22 @@ def test_grpo_slot_resume_and_cli_agree(tmp_path, capsys):
     assert sorted(post) == [0, 1, 2, 3]  # the resumed run wrote step-000002 again
     for key in ("iou", "rank_corr", "dp_abs_selected", "delta_selected", "delta_unselected", "delta_other"):
         assert post[3][key] == pytest.approx(recs[-1][key], rel=1e-5, abs=1e-9), key
+
+
+def test_callback_in_trl_grpo(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+
+    ds = datasets.Dataset.from_list([{"prompt": r["prompt"]} for r in RECORDS[:4]])
+    args = trl.GRPOConfig(output_dir=str(tmp_path / "trl"), per_device_train_batch_size=2, num_generations=2,
+                          max_completion_length=6, max_steps=2, report_to=[], use_cpu=True, logging_strategy="no",
+                          save_strategy="no", bf16=False, dataloader_num_workers=0, seed=0, learning_rate=1e-2,
+                          disable_tqdm=True)
+    model = tiny_model("qwen2")
+    trainer = trl.GRPOTrainer(model=model, reward_funcs=[lambda prompts, completions, **k: [sum(map(ord, c)) % 7 / 6 for c in completions]],
+                              args=args, train_dataset=ds, processing_class=byte_tokenizer(),
+                              callbacks=[DriftCallback(tracker(model, every=1))])
+    trainer.train()
+    recs = lines(tmp_path / "trl" / "drift.jsonl")
+    assert [r["step"] for r in recs] == [0, 1, 2] and recs[0]["delta_other"] == 0
+    assert recs[-1]["delta_other"] > 0  # the update reached the weights the tracker reads
