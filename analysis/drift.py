@@ -278,6 +278,7 @@ class DriftTracker:
 
     def start(self, model: nn.Module) -> dict[str, Any]:
         """Take the step-0 snapshot (probe statistics, re-selection, weight copy); returns the step-0 record."""
+        t0 = time.perf_counter()
         hf = base_model(model)
         self.ns.check(hf)
         self.mm = resolve(hf)
@@ -299,7 +300,8 @@ class DriftTracker:
                          if self.weights == "all" or (self.weights == "trainable" and can_train)
                          or (self.weights == "neurons" and name in self.slices)}
         self.started = True
-        self.record0 = self._record(0, self.stats0, self.mask0, self.scores0, model, 0.0)
+        self.record0 = self._record(0, self.stats0, self.mask0, self.scores0, model)
+        self.record0["measure_s"] = round(time.perf_counter() - t0, 4)  # the start: statistics, selection, copy
         return self.record0
 
     def snapshot_bytes(self) -> int:
@@ -348,7 +350,7 @@ class DriftTracker:
         }
 
     def _record(self, step: int, stats: ActivationStats, mask: torch.Tensor, scores: torch.Tensor | None,
-                model: nn.Module, seconds: float) -> dict[str, Any]:
+                model: nn.Module) -> dict[str, Any]:
         t, lay = self.tracked, self.layers
         dp = stats.prob()[:, self.g].cpu() - self.prob0  # (L, W) shift of P(active) on target-language tokens
 
@@ -376,7 +378,6 @@ class DriftTracker:
             "dp_abs_other_per_layer": _per_layer({l: mean(dp[l][~t[l]].abs()) for l in range(len(t))}),
         }
         rec.update(self._weight_deltas(model))
-        rec["measure_s"] = round(seconds, 4)
         return _clean(rec)
 
     def measure(self, step: int, model: nn.Module) -> dict[str, Any]:
@@ -385,14 +386,14 @@ class DriftTracker:
             raise ConfigError("call DriftTracker.start(model) before training, so drift has a starting point")
         t0 = time.perf_counter()
         stats, mask, scores = self._observe(model)
-        rec = self._record(step, stats, mask, scores, model, 0.0)
-        rec["measure_s"] = round(time.perf_counter() - t0, 4)
+        rec = self._record(step, stats, mask, scores, model)
+        rec["measure_s"] = round(time.perf_counter() - t0, 4)  # all of it: probe, re-selection, weight deltas
         if self.out is not None:
             append_jsonl(self.out, rec)
         return rec
 
     def __call__(self, step: int, model: nn.Module) -> dict[str, Any] | None:
-        """`on_step(step, model)` for kolang's GRPO loop: measure when `due(step)`."""
+        """Measure when `due(step)`; `kolang.rl.drift.attach` wraps this for the GRPO loop (start line, last step, resume)."""
         return self.measure(step, model) if self.due(step) else None
 
 
