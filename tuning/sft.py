@@ -24,7 +24,7 @@ from kolang.arch import resolve
 from kolang.config import to_dict
 from kolang.data.io import read_records
 from kolang.errors import ConfigError, RunDirError
-from kolang.io import append_jsonl, atomic_dir, atomic_write_json
+from kolang.io import append_jsonl, atomic_dir, atomic_write_json, atomic_write_text
 from kolang.layers import parse_layers
 from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
 from kolang.tuning.merge import save_merged
@@ -129,7 +129,13 @@ def _trim_metrics(path: Path, upto: int) -> None:
                 keep.append(line)
         except (json.JSONDecodeError, KeyError):
             continue  # a torn last line
-    path.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+    atomic_write_text(path, "".join(x + "\n" for x in keep))
+
+
+def _last_loss(path: Path) -> float:
+    """Loss of the last logged step (what a resumed, already finished run reports)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return float(json.loads(lines[-1])["loss"]) if lines else float("nan")
 
 
 def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer: Any = None,
@@ -163,7 +169,7 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     device = next(hf.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     tr.model.train()
-    t0, loss_v = time.perf_counter(), float("nan")
+    t0, loss_v = time.perf_counter(), _last_loss(run / "metrics.jsonl")
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     for step in range(start, end):
         batch = {k: v.to(device) for k, v in collate(enc, batch_rows(step, cfg.batch_size, len(enc.input_ids), cfg.seed), pad).items()}

@@ -60,6 +60,7 @@ def test_resume_reproduces(setup):
     steps = [json.loads(x)["step"] for x in (root / "cut_run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [0, 1, 2, 3, 4]
     assert ref["final_loss"] == res["final_loss"]
+    assert tune(cut, resume=True)["final_loss"] == res["final_loss"]  # resuming a finished run changes nothing
 
 
 @pytest.mark.parametrize("kind", ["lora", "full", "random"])
