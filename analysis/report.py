@@ -1,0 +1,363 @@
+"""One self-contained HTML report of whatever a run folder holds, found by file name at any depth.
+
+A run folder of `kolang demo` holds `neurons/`, `validate/`, `tune/`, `rl/` …; a user may point the
+report at any one of them, or at a folder of their own. Each artifact is recognised by its file
+name (`neurons.json`, `validation.json`, `metrics.jsonl`, `drift.jsonl`, `logit_lens.json`,
+`probes.json`, `experiment.json`) and rendered as its own section, so a report shows what exists
+and says what could not be read. plotly.js is inlined once, so the file opens offline.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kolang.errors import KolangError, RunDirError
+from kolang.io import atomic_write_text
+
+# File name -> artifact kind; each kind has one section renderer below.
+ARTIFACTS = {
+    "neurons.json": "neurons",
+    "validation.json": "validation",
+    "logit_lens.json": "logit_lens",
+    "probes.json": "probes",
+    "metrics.jsonl": "metrics",
+    "drift.jsonl": "drift",
+    "experiment.json": "experiment",
+}
+SECTION_TITLES = {
+    "neurons": "Neuron sets", "validation": "Causal validation (ablation)", "logit_lens": "Logit lens",
+    "probes": "Language probes", "metrics": "Training curves", "drift": "Neuron drift", "experiment": "Experiments",
+}
+# Metrics shown first (and always in this order) when a run logs them: the quantities the GRPO
+# stage is judged by, then the optimisation ones.
+PREFERRED = ("reward", "accuracy", "target_share", "kept_fraction", "loss", "kl", "clip_fraction", "lr")
+# Errors that mean "this artifact is malformed", shown in the report instead of stopping it.
+UNREADABLE = (KolangError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+# --- finding and reading artifacts ---------------------------------------------------------------
+
+def find_artifacts(root: str | Path) -> dict[str, list[Path]]:
+    """Every known artifact under `root` (hidden and temporary folders skipped), by kind, sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunDirError(f"run directory {root} does not exist or is not a directory")
+    found: dict[str, list[Path]] = {kind: [] for kind in ARTIFACTS.values()}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # atomic writes stage in ".name.tmp"
+        for name in filenames:
+            if name in ARTIFACTS:
+                found[ARTIFACTS[name]].append(Path(dirpath) / name)
+    return {kind: sorted(paths) for kind, paths in found.items()}
+
+
+def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """The JSON-object lines of a log, and how many lines were skipped (a torn last line of a killed run)."""
+    records, skipped = [], 0
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            skipped += 1
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+        else:
+            skipped += 1
+    return records, skipped
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def flatten_numeric(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Finite numbers of a (nested) record as {"a/b": value}; booleans, strings and lists are left out."""
+    out: dict[str, float] = {}
+    for k, v in record.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten_numeric(v, key + "/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[key] = float(v)
+    return out
+
+
+def step_series(records: list[dict[str, Any]], skip: Iterable[str] = ("step",)) -> tuple[list[float], dict[str, list]]:
+    """x values (the `step` key, else the line number) and, per numeric key, its values (None where absent)."""
+    flat = [flatten_numeric(r) for r in records]
+    xs = [flat_r.get("step", i) for i, flat_r in enumerate(flat)]
+    keys = sorted({k for f in flat for k in f} - set(skip))
+    keys = [k for k in PREFERRED if k in keys] + [k for k in keys if k not in PREFERRED]
+    return xs, {k: [f.get(k) for f in flat] for k in keys}
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+def alarm_spans(xs: list[float], records: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(first, last) step of each run of consecutive records that carry a collapse-monitor alarm."""
+    spans: list[tuple[float, float]] = []
+    open_at = None
+    for i, (x, r) in enumerate(zip(xs, records)):
+        if r.get("collapse"):
+            open_at = x if open_at is None else open_at
+            if i + 1 == len(records) or not records[i + 1].get("collapse"):
+                spans.append((open_at, x))
+                open_at = None
+    return spans
+
+
+def metrics_figure(records: list[dict[str, Any]], title: str = "metrics", keys: Iterable[str] | None = None,
+                   cols: int = 3):
+    """Small multiples, one panel per numeric key over steps; red marks span the steps of collapse-monitor alarms."""
+    from plotly.subplots import make_subplots
+
+    xs, series = step_series(records)
+    if keys is not None:
+        series = {k: series[k] for k in keys if k in series}
+    if not series:
+        raise ValueError("no numeric values to plot")
+    names = list(series)
+    rows = math.ceil(len(names) / cols)
+    fig = make_subplots(rows=rows, cols=min(cols, len(names)), subplot_titles=names, vertical_spacing=min(0.3, 0.6 / rows))
+    for i, k in enumerate(names):
+        fig.add_scatter(x=xs, y=series[k], mode="lines+markers", name=k, showlegend=False, connectgaps=False,
+                        marker=dict(size=4), row=i // cols + 1, col=i % cols + 1)
+    # Shapes are built as plain dicts and set once: plotly's add_vline re-validates the layout each call.
+    shapes = []
+    for first, last in alarm_spans(xs, records):
+        for trace in fig.data:
+            yref = ("y" + trace.yaxis[1:]) + " domain"
+            if first == last:
+                shapes.append(dict(type="line", x0=first, x1=first, y0=0, y1=1, xref=trace.xaxis, yref=yref,
+                                   line=dict(color="crimson", dash="dash", width=1)))
+            else:
+                shapes.append(dict(type="rect", x0=first, x1=last, y0=0, y1=1, xref=trace.xaxis, yref=yref,
+                                   fillcolor="crimson", opacity=0.12, line=dict(width=0)))
+    fig.update_layout(title=title, height=max(320, 230 * rows), shapes=shapes)
+    return fig
+
+
+def neuron_figures(ns: Any) -> list:
+    """Neurons per layer of a `NeuronSet` and, when it stores scores, their distribution (all vs selected)."""
+    import plotly.graph_objects as go
+
+    L = int(ns.fingerprint.get("num_layers") or (max(ns.layers()) + 1 if len(ns) else 0))
+    counts = ns.counts()
+    fig = go.Figure()
+    fig.add_bar(x=list(range(L)), y=[counts.get(layer, 0) for layer in range(L)], name="neurons")
+    fig.update_layout(title=f"{len(ns)} {ns.target or ''} neurons by layer ({ns.method})", xaxis_title="layer",
+                      yaxis_title="neurons", height=340, xaxis_dtick=1 if L <= 40 else None)
+    figs = [fig]
+    if ns.scores is not None:
+        scores = ns.scores.double()  # (L, W)
+        finite = scores.isfinite()
+        chosen = ns.mask() & finite
+        hist = go.Figure()
+        hist.add_histogram(x=scores[finite].tolist(), name="all neurons", histnorm="probability", opacity=0.6)
+        hist.add_histogram(x=scores[chosen].tolist(), name="selected", histnorm="probability", opacity=0.6)
+        hist.update_layout(barmode="overlay", title=f"selectivity scores ({ns.method})", xaxis_title="score",
+                           yaxis_title="share of neurons", height=340)
+        figs.append(hist)
+    return figs
+
+
+def generic_drift_figure(records: list[dict[str, Any]]):
+    """Every numeric drift quantity over steps (used when `kolang.analysis.drift` offers no figure)."""
+    return metrics_figure(records, title="drift from the start of the run")
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+def table_html(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """An HTML table of dict rows; floats get 4 significant digits, cells are escaped."""
+    if not rows:
+        return "<p class='note'>(empty)</p>"
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, (dict, list)):
+            v = json.dumps(v, ensure_ascii=False)
+        return html.escape("" if v is None else str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Page:
+    """Accumulates sections; numbers figure divs so every id in the page is unique."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.n_figs = 0
+
+    def fig(self, fig) -> None:
+        self.n_figs += 1
+        height = fig.layout.height or 450
+        self.parts.append(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{self.n_figs}",
+                                      default_height=f"{height}px", config={"displaylogo": False, "responsive": True}))
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def note(self, text: str, warn: bool = False) -> None:
+        self.parts.append(f"<p class='{'warn' if warn else 'note'}'>{html.escape(text)}</p>")
+
+
+def _neurons(page: _Page, path: Path) -> None:
+    from kolang.neurons.neuronset import NeuronSet
+
+    ns = NeuronSet.load(path.parent)
+    fp = ns.fingerprint
+    page.add(table_html([{"method": ns.method, "target": ns.target, "reference": ", ".join(ns.reference),
+                          "neurons": len(ns), "layers": len(ns.layers()), "model": fp.get("model_type") or fp.get("family"),
+                          "model layers": fp.get("num_layers"), "MLP width": fp.get("mlp_width")}]))
+    for fig in neuron_figures(ns):
+        page.fig(fig)
+
+
+def _validation(page: _Page, path: Path) -> None:
+    from kolang.analysis.validate import validation_figure
+
+    result = _read_json(path)
+    conds, delta = result["conditions"], result["delta_nll"]
+    rows = [{"language": lang, **{f"NLL {c}": conds[c][lang]["nll"] for c in conds},
+             "Δ set": delta["set"][lang], "Δ random (mean)": delta["random_mean"].get(lang)}
+            for lang in sorted(conds["none"])]
+    page.add(table_html(rows))
+    if result.get("verdict"):
+        page.add(table_html([result["verdict"]]))
+    page.fig(validation_figure(result))
+
+
+def _logit_lens(page: _Page, path: Path) -> None:
+    from kolang.analysis.logit_lens import logit_lens_figure
+
+    result = _read_json(path)
+    page.note(f"{result['n_prompts']} prompts, top-{result['k']} tokens at the {result['positions']} position")
+    page.fig(logit_lens_figure(result))
+
+
+def _probes(page: _Page, path: Path) -> None:
+    from kolang.analysis.probes import probes_figure
+
+    result = _read_json(path)
+    page.fig(probes_figure(result))
+    page.add(table_html(result["layers"]))
+
+
+def _metrics(page: _Page, path: Path) -> None:
+    records, skipped = read_jsonl(path)
+    if skipped:
+        page.note(f"{skipped} unreadable line(s) skipped (a run killed mid-write leaves a torn last line)", warn=True)
+    if not records:
+        page.note("no metric lines yet")
+        return
+    page.note(f"{len(records)} steps logged")
+    page.fig(metrics_figure(records, title=f"metrics of {path.parent.name}"))
+    alarms = [{"step": r.get("step"), "alarm": r["collapse"]} for r in records if r.get("collapse")]
+    if alarms:
+        page.add("<h4>collapse monitor</h4>" + table_html(alarms))
+    config = path.parent / "config.json"
+    if config.is_file():
+        page.add(f"<details><summary>config.json</summary><pre>{html.escape(config.read_text(encoding='utf-8'))}</pre></details>")
+
+
+def _drift(page: _Page, path: Path) -> None:
+    records, skipped = read_jsonl(path)
+    if skipped:
+        page.note(f"{skipped} unreadable line(s) skipped", warn=True)
+    if not records:
+        page.note("no drift measurements yet")
+        return
+    try:
+        from kolang.analysis.drift import drift_figure
+    except ImportError:  # drift metrics are optional for the report: plot every numeric key instead
+        drift_figure = generic_drift_figure
+    page.fig(drift_figure(records))
+
+
+def experiment_rows(data: Any) -> list[dict[str, Any]]:
+    """Rows of an experiment table: a list of objects, an object holding one ("rows"/"results"/"table"/"runs"),
+    an object of objects (one row per key), or else one row of the object itself."""
+    if isinstance(data, list):
+        return [r if isinstance(r, dict) else {"value": r} for r in data]
+    if isinstance(data, dict):
+        for key in ("rows", "results", "table", "runs"):
+            if isinstance(data.get(key), list):
+                return experiment_rows(data[key])
+        if data and all(isinstance(v, dict) for v in data.values()):
+            return [{"name": k, **flatten_numeric(v), **{x: y for x, y in v.items() if isinstance(y, str)}}
+                    for k, v in data.items()]
+        return [data]
+    raise ValueError(f"an experiment table must be a JSON object or list, not {type(data).__name__}")
+
+
+def _experiment(page: _Page, path: Path) -> None:
+    data = _read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("description") or data.get("title"), str):
+        page.note(data.get("title") or data["description"])
+    page.add(table_html(experiment_rows(data)))
+
+
+RENDERERS = {"neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,
+             "metrics": _metrics, "drift": _drift, "experiment": _experiment}
+
+STYLE_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.5rem}
+h3{color:#444;font-family:ui-monospace,monospace;font-size:1rem;margin-top:1.5rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
+.note{color:#555} .warn{color:#a40;background:#fff4e5;padding:.4rem .6rem;border-radius:4px}
+pre{background:#f7f7f7;padding:.6rem;overflow:auto;max-height:24rem;font-size:.8rem} nav a{margin-right:1rem}
+"""
+
+
+def build_report(root: str | Path, title: str | None = None) -> str:
+    """The report of every artifact under `root`, as one HTML page with plotly.js inlined."""
+    from plotly.offline import get_plotlyjs
+
+    root = Path(root)
+    found = find_artifacts(root)
+    page = _Page()
+    present = [k for k in RENDERERS if found[k]]
+    title = title or f"kolang report — {root.resolve().name}"
+    if not present:
+        page.note(f"No kolang artifacts found under {root} (looked for {', '.join(ARTIFACTS)}).", warn=True)
+    for kind in present:
+        page.add(f"<section id='{kind}'><h2>{html.escape(SECTION_TITLES[kind])}</h2>")
+        for path in found[kind]:
+            rel = path.parent.relative_to(root).as_posix()
+            page.add(f"<h3>{html.escape(rel if rel != '.' else root.resolve().name)}/{html.escape(path.name)}</h3>")
+            try:
+                RENDERERS[kind](page, path)
+            except UNREADABLE as e:
+                page.note(f"could not read {path.relative_to(root).as_posix()}: {type(e).__name__}: {e}", warn=True)
+        page.add("</section>")
+    nav = "".join(f"<a href='#{k}'>{html.escape(SECTION_TITLES[k])}</a>" for k in present)
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE_CSS}</style>\n<script type='text/javascript'>{get_plotlyjs()}</script>\n</head><body>"
+            f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(str(root.resolve()))} · {stamp} · "
+            f"{page.n_figs} figures</p><nav>{nav}</nav>\n" + "\n".join(page.parts) + "\n</body></html>\n")
+
+
+def write_report(root: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
+    """Write `build_report(root)` atomically to `out` (default `<root>/report.html`) and return its path."""
+    out = Path(out) if out is not None else Path(root) / "report.html"
+    atomic_write_text(out, build_report(root, title))
+    return out
