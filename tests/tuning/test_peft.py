@@ -31,3 +31,17 @@ def test_save_load_merge_round_trip(tmp_path):
     assert type(plain).__name__ == "Qwen2ForCausalLM"
     assert torch.allclose(plain(input_ids=ids).logits, want, atol=1e-5)
     assert (tmp_path / "merged" / "tokenizer.json").is_file()
+
+
+def test_merge_adapter_dir(tiny_dir, tmp_path):
+    from kolang.models import load_model
+    from kolang.tuning import merge_adapter_dir
+
+    model, tok = load_model(tiny_dir, device="cpu")
+    pm = get_peft_model(model, NeuronConfig.from_neurons({1: [0, 9]}, init_weights=False))
+    ids = torch.randint(0, 256, (1, 6))
+    want = pm(input_ids=ids).logits
+    pm.save_pretrained(tmp_path / "adapter")
+    out = merge_adapter_dir(tiny_dir, tmp_path / "adapter", tmp_path / "merged")
+    plain = transformers.AutoModelForCausalLM.from_pretrained(out)
+    assert torch.allclose(plain(input_ids=ids).logits, want, atol=1e-5)
