@@ -46,6 +46,24 @@ def append_jsonl(path: str | Path, obj: Any) -> None:
         f.flush()
 
 
+def trim_jsonl(path: str | Path, upto: int, key: str = "step") -> None:
+    """Keep the lines whose `key` is < `upto`: a resumed run rewrites the steps after its checkpoint.
+
+    Lines that do not parse (a torn last line of a killed run) are dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)[key] < upto:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(x + "\n" for x in keep))
+
+
 @contextmanager
 def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; on success it replaces `path` in one rename.

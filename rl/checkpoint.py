@@ -114,17 +114,3 @@ def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def trim_metrics(path: Path, upto: int) -> None:
-    """Keep metric lines of steps < upto: a resumed run rewrites the steps after its checkpoint."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line)["step"] < upto:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a torn last line from a killed run
-    from kolang.io import atomic_write_text
-
-    atomic_write_text(path, "".join(x + "\n" for x in keep))

@@ -17,7 +17,7 @@ TRAINABLE = ("full", "lora", "neurons")
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
 
 # Options that may change when a run is resumed: where it writes, how long it runs, how it is run.
-RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action")
+RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ class RLConfig:
     """Judge kind: lm (yes/no next-token) or classifier (sequence classification)."""
     judge_mode: str = "gate"
     """How the judge acts on the accuracy reward: gate, calibrate, or score (its own reward)."""
+    drift_every: int = 10
+    """Measure neuron drift (needs --neurons) every this many steps into drift.jsonl; 0 turns it off."""
     save_every: int = 50
     """Write a checkpoint every this many steps (and at the end)."""
     keep_checkpoints: int = 2

@@ -17,14 +17,14 @@ from transformers import TrainerCallback
 from kolang.analysis.drift import DriftConfig, DriftTracker
 from kolang.io import append_jsonl
 from kolang.neurons.neuronset import NeuronSet
-from kolang.rl.checkpoint import trim_metrics
+from kolang.io import trim_jsonl
 
 DRIFT_FILE = "drift.jsonl"
 
 
 def _open_log(tracker: DriftTracker, path: Path, step: int) -> None:
     """Point `tracker` at `path`, dropping lines of steps >= `step` and writing the step-0 line if none is left."""
-    trim_metrics(path, step)
+    trim_jsonl(path, step)
     has_start = path.is_file() and any(json.loads(x).get("step") == 0 for x in path.read_text(encoding="utf-8").splitlines())
     if not has_start:
         append_jsonl(path, tracker.record0)

@@ -22,7 +22,7 @@ import torch
 
 from kolang.config import to_dict
 from kolang.errors import ConfigError, DataError, KolangError, RunDirError
-from kolang.io import append_jsonl, atomic_dir, atomic_write_json
+from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.advantages import group_advantages
 from kolang.rl.config import RESUMABLE_CHANGES, RLConfig
@@ -162,7 +162,7 @@ class GRPOTrainer:
             self.step = state["step"]
             self.sampler.load_state_dict(state["sampler"])
             self.monitor.load_state_dict(state["monitor"])
-        ckpt.trim_metrics(self.run / "metrics.jsonl", self.step)
+        trim_jsonl(self.run / "metrics.jsonl", self.step)
 
     def _save(self, share: float | None) -> None:
         self.monitor.checkpointed(self.step, share)

@@ -43,6 +43,12 @@ def _rl(
                 f"{cfg.target} share {_fmt(m.get('target_share'))} · kept {_fmt(m.get('kept_fraction'))}"))
 
         trainer = GRPOTrainer(cfg, progress=progress)
+        if cfg.neurons and cfg.drift_every > 0:
+            from kolang.analysis.drift import DriftConfig
+            from kolang.rl.drift import attach_neurons
+
+            bar.update(task, info="snapshot for drift")
+            attach_neurons(trainer, cfg.neurons, DriftConfig(every=cfg.drift_every))
         bar.update(task, completed=trainer.step, info="sampling")
         summary = trainer.train(resume=resume)
     if summary.get("stopped"):
