@@ -28,7 +28,7 @@ from kolang.io import append_jsonl, atomic_dir, atomic_write_json, atomic_write_
 from kolang.layers import parse_layers
 from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
 from kolang.tuning.merge import save_merged
-from kolang.tuning.sftdata import collate, completion_loss, encode_sft
+from kolang.tuning.sftdata import IGNORE, collate, completion_loss, encode_sft
 from kolang.tuning.trainable import KINDS, Trainable, prepare
 
 
@@ -172,7 +172,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     t0, loss_v = time.perf_counter(), _last_loss(run / "metrics.jsonl")
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     for step in range(start, end):
-        batch = {k: v.to(device) for k, v in collate(enc, batch_rows(step, cfg.batch_size, len(enc.input_ids), cfg.seed), pad).items()}
+        rows = batch_rows(step, cfg.batch_size, len(enc.input_ids), cfg.seed)
+        batch = {k: v.to(device) for k, v in collate(enc, rows, pad).items()}
         logits = tr.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
         loss = completion_loss(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
@@ -182,7 +183,7 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
         opt.step()
         loss_v = float(loss.detach())
         append_jsonl(run / "metrics.jsonl", {"step": step, "loss": loss_v, "lr": cfg.lr,
-                                             "tokens": int((batch["labels"] != -100).sum()),
+                                             "tokens": int((batch["labels"] != IGNORE).sum()),
                                              "elapsed_s": round(time.perf_counter() - t0, 3)})
         if progress is not None:
             progress(step + 1, loss_v)
