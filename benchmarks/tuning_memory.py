@@ -36,7 +36,6 @@ def _rss_kb(field: str) -> int:
 def _setup(a: argparse.Namespace):
     """A fresh model, the tuned layers, the selected neurons, their count and the batches."""
     from kolang.tiny import tiny_model
-    from kolang.tuning.trainable import prepare
 
     device = torch.device(a.device)
     model = tiny_model("qwen2", layers=a.layers, hidden=a.hidden, width=a.width).to(device)

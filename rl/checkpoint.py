@@ -7,20 +7,16 @@ run's steps exactly on CPU.
 
 from __future__ import annotations
 
-import io
-import json
-import random
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from kolang.checkpoint import load_checkpoint, load_trainable, save_checkpoint
 from kolang.errors import RunDirError
-from kolang.io import atomic_dir
 
 CKPT_DIR = "checkpoints"
 
@@ -65,45 +61,11 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 
 def save(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
     """Write checkpoint `step` (trainable weights, optimizer, RNGs, and the JSON `state`); returns its path."""
-    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    path = Path(run_dir) / CKPT_DIR / f"step-{step:06d}"
-    with atomic_dir(path) as tmp:
-        # only what trains is saved: a LoRA or neuron-adapter checkpoint is as small as the adapter
-        trained = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-        save_file(trained, str(tmp / "trainable.safetensors"))
-        buf = io.BytesIO()
-        torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, buf)
-        (tmp / "optimizer.pt").write_bytes(buf.getvalue())
-        (tmp / "state.json").write_text(json.dumps({"step": step, **state}), encoding="utf-8")
-    return path
+    return save_checkpoint(Path(run_dir) / CKPT_DIR / f"step-{step:06d}", model, optimizer, {"step": step, **state})
 
 
-def load_weights(path: Path, model: nn.Module) -> None:
-    """Copy a checkpoint's trainable weights into `model`."""
-    params = dict(model.named_parameters())
-    tensors = load_file(str(Path(path) / "trainable.safetensors"))
-    unknown = [n for n in tensors if n not in params]
-    if unknown or len(tensors) != sum(p.requires_grad for p in params.values()):
-        raise RunDirError(f"{path} does not match the model being trained ({len(unknown)} unknown tensors); "
-                          "was the run started with another model or --trainable?")
-    with torch.no_grad():
-        for n, t in tensors.items():
-            params[n].copy_(t.to(params[n].device, params[n].dtype))
-
-
-def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore weights, optimizer and RNGs from checkpoint `path`; returns its JSON state (with "step")."""
-    load_weights(path, model)
-    extra = torch.load(Path(path) / "optimizer.pt", weights_only=False, map_location="cpu")
-    optimizer.load_state_dict(extra["optimizer"])
-    rng = extra["rng"]
-    torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
-    random.setstate(rng["python"])
-    if rng["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    return json.loads((Path(path) / "state.json").read_text(encoding="utf-8"))
+load_weights = load_trainable
+load = load_checkpoint
 
 
 def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:

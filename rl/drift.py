@@ -15,9 +15,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from kolang.analysis.drift import DriftConfig, DriftTracker
-from kolang.io import append_jsonl
+from kolang.io import append_jsonl, trim_jsonl
 from kolang.neurons.neuronset import NeuronSet
-from kolang.io import trim_jsonl
 
 DRIFT_FILE = "drift.jsonl"
 

@@ -7,18 +7,12 @@ sees exactly the batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import io
-import json
-import random
 from pathlib import Path
-from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from kolang.errors import RunDirError
-from kolang.io import atomic_dir
+from kolang import checkpoint as ckpt
 
 CKPT = "checkpoint"
 
@@ -51,34 +45,11 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
     """Write `run_dir/checkpoint` (weights, optimizer, RNG, step) in one atomic rename."""
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
-           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    with atomic_dir(run_dir / CKPT) as tmp:
-        save_file({n: t.cpu() for n, t in trainable_state(model).items()}, str(tmp / "trainable.safetensors"))
-        buf = io.BytesIO()
-        torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, buf)
-        (tmp / "optimizer.pt").write_bytes(buf.getvalue())
-        (tmp / "state.json").write_text(json.dumps({"step": step}))
+    ckpt.save_checkpoint(run_dir / CKPT, model, optimizer, {"step": step})
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
     """Restore weights, optimizer and RNG from `run_dir/checkpoint`; returns the step to continue at (0 if none)."""
-    ckpt = run_dir / CKPT
-    if not (ckpt / "state.json").is_file():
+    if not (run_dir / CKPT / "state.json").is_file():
         return 0
-    params = dict(model.named_parameters())
-    tensors = load_file(str(ckpt / "trainable.safetensors"))
-    missing = [n for n in tensors if n not in params]
-    if missing or len(tensors) != sum(p.requires_grad for p in params.values()):
-        raise RunDirError(f"{ckpt} does not match the model being tuned ({len(missing)} unknown tensors); "
-                          "was the run started with another model or adapter?")
-    with torch.no_grad():
-        for n, t in tensors.items():
-            params[n].copy_(t)
-    extra: dict[str, Any] = torch.load(ckpt / "optimizer.pt", weights_only=False, map_location="cpu")
-    optimizer.load_state_dict(extra["optimizer"])
-    torch.set_rng_state(extra["rng"]["torch"])
-    random.setstate(extra["rng"]["python"])
-    if extra["rng"]["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
-    return int(json.loads((ckpt / "state.json").read_text())["step"])
+    return int(ckpt.load_checkpoint(run_dir / CKPT, model, optimizer)["step"])

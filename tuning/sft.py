@@ -24,7 +24,7 @@ from kolang.arch import resolve
 from kolang.config import to_dict
 from kolang.data.io import read_records
 from kolang.errors import ConfigError, RunDirError
-from kolang.io import append_jsonl, atomic_dir, atomic_write_json, atomic_write_text
+from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
 from kolang.layers import parse_layers
 from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
 from kolang.tuning.merge import save_merged
@@ -118,20 +118,6 @@ def _prepare_run_dir(run: Path, resolved: dict[str, Any], resume: bool) -> None:
     atomic_write_json(cfg_file, resolved)
 
 
-def _trim_metrics(path: Path, upto: int) -> None:
-    """Keep metric lines of steps < upto (a resumed run rewrites the steps after its checkpoint)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line)["step"] < upto:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError):
-            continue  # a torn last line
-    atomic_write_text(path, "".join(x + "\n" for x in keep))
-
-
 def _last_loss(path: Path) -> float:
     """Loss of the last logged step (what a resumed, already finished run reports)."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
@@ -165,7 +151,7 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     _prepare_run_dir(run, resolved, resume)
     opt = _optimizer(cfg, tr)
     start = load_checkpoint(run, tr.model, opt) if resume else 0
-    _trim_metrics(run / "metrics.jsonl", start)
+    trim_jsonl(run / "metrics.jsonl", start)
     device = next(hf.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     tr.model.train()

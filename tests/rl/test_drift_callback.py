@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from kolang.analysis.drift import DriftConfig, DriftTracker, probe_set_from_tasks
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
