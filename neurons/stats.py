@@ -93,12 +93,18 @@ class StatsAccumulator:
         self.active = torch.zeros(L, G, W, dtype=torch.int64, device=device)
         self._rows: list[tuple[torch.Tensor, torch.Tensor]] = []  # (text ids, (B, L, W) means) per batch
         self._mask: torch.Tensor | None = None
+        self._weight: torch.Tensor | None = None
+        self._onehot: torch.Tensor | None = None
         self._lang: torch.Tensor | None = None
         self._batch_means: torch.Tensor | None = None
 
     def begin_batch(self, mask: torch.Tensor, lang: torch.Tensor, text_ids: torch.Tensor | None = None) -> None:
         """Set the (batch, seq) mask of counted tokens and the (batch,) language index of each row."""
         self._mask, self._lang, self._ids = mask, lang, text_ids
+        self._weight = mask.unsqueeze(1).to(torch.float32)  # (B, 1, T): 1 on counted tokens
+        # (G, B): row b belongs to language g. Summing rows by language with this product rather
+        # than index_add_ avoids a scatter that is slow on CPU.
+        self._onehot = (lang[None, :] == torch.arange(len(self.languages), device=lang.device)[:, None]).float()
         per_row = mask.sum(1)  # (B,)
         self.tokens.index_add_(0, lang, per_row.to(torch.int64))
         self.texts.index_add_(0, lang, torch.ones_like(lang))
@@ -108,19 +114,29 @@ class StatsAccumulator:
     def end_batch(self) -> None:
         if self.keep_text_means and self._batch_means is not None:
             self._rows.append((self._ids.cpu(), self._batch_means.cpu()))
-        self._mask = self._lang = self._batch_means = None
+        self._mask = self._weight = self._onehot = self._lang = self._batch_means = None
 
     def __call__(self, layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
         mask = self._mask  # (B, T) bool
-        m = mask.unsqueeze(-1)  # (B, T, 1)
-        v = value.float().masked_fill(~m, 0.0)  # (B, T, W)
-        row_sum = v.sum(1)  # (B, W)
-        row_sq = (v * v).sum(1)  # (B, W)
-        on = ((act if act is not None else value) > 0) & m  # (B, T, W)
-        row_active = on.sum(1)  # (B, W) int64
-        self.sum[layer].index_add_(0, self._lang, row_sum.double())
-        self.sumsq[layer].index_add_(0, self._lang, row_sq.double())
-        self.active[layer].index_add_(0, self._lang, row_active)
+        v = value.float()  # (B, T, W)
+        on = (act if act is not None else value) > 0  # (B, T, W)
+        if torch.get_float32_matmul_precision() == "highest":
+            # Masked sums over the sequence as (1, T) @ (T, W) products: one read of each tensor and
+            # no masked copy (masking and a bool sum over T were most of the cost of a hooked
+            # forward on CPU). Padding gets weight 0; its values are finite in right-padded batches.
+            w, onehot = self._weight, self._onehot  # (B, 1, T), (G, B)
+            row_sum = torch.bmm(w, v).squeeze(1)  # (B, W)
+            self.sum[layer] += onehot @ row_sum  # (G, W), accumulated in float64
+            self.sumsq[layer] += onehot @ torch.bmm(w, v.square()).squeeze(1)
+            # Counts of 0/1 summed in float32 are exact integers below 2**24 tokens a batch.
+            self.active[layer] += (onehot @ torch.bmm(w, on.float()).squeeze(1)).long()
+        else:  # TF32/bf16 matmuls would round the values: reduce element-wise instead
+            m = mask.unsqueeze(-1)  # (B, T, 1)
+            v = v.masked_fill(~m, 0.0)
+            row_sum = v.sum(1)  # (B, W)
+            self.sum[layer].index_add_(0, self._lang, row_sum.double())
+            self.sumsq[layer].index_add_(0, self._lang, (v * v).sum(1).double())
+            self.active[layer].index_add_(0, self._lang, (on & m).sum(1))
         if self._batch_means is not None:
             self._batch_means[:, layer] = row_sum / mask.sum(1, keepdim=True).clamp(min=1)
 
