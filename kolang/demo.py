@@ -86,7 +86,8 @@ class Stages:
         return result
 
 
-def _evaluate(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
+def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
+    """Greedy accuracy and Korean-reasoning share for Korean and English prompts; written to `out/eval_<label>.json`."""
     from kolang.analysis.evaluate import evaluate
     from kolang.models import load_model
 
@@ -100,50 +101,93 @@ def _evaluate(model_dir: str, problems, label: str, out: Path, seed: int) -> dic
     return row
 
 
-def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
-    """Run every stage into `out` and return the path of `report.html`."""
+def task_splits(cfg: "DemoConfig"):
+    """(held-out problems, training problems): the organism's own held-out set comes first in its split."""
+    from kolang.data.tasks import splits
+    from kolang.organism.config import get_config
+
+    ocfg = get_config(cfg.size)
+    sp = splits(cfg.seed, ocfg.n_problems, 4 * ocfg.n_eval, 0)
+    return sp["eval"][: cfg.eval_problems], sp["train"]
+
+
+def write_data(data_dir: Path, train, seed: int) -> dict[str, Any]:
+    """Discovery texts, self-correcting code-switched SFT traces and Korean RL prompts, from disjoint problems."""
     from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
     from kolang.data.sentences import parallel_sentences
-    from kolang.data.tasks import discovery_records, export_jsonl, rl_records, splits
+    from kolang.data.tasks import discovery_records, export_jsonl, rl_records
+
+    a, b, c = (200, 1400, 2400) if len(train) >= 2400 else (len(train) // 6, len(train) // 2, len(train))
+    disc = parallel_sentences(400, seed) + discovery_records(train[:a])
+    sft = codeswitch_records(train[a:b], CodeSwitchConfig(seed=seed))
+    rl = rl_records([p for p in train[b:c] if p.level >= 2], "ko")
+    return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
+            "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),
+            "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl)]}
+
+
+def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int) -> dict[str, Any]:
+    """Discover the Korean neurons of `model_dir` on the discovery file; the set is saved to `out`."""
+    from kolang.data.discovery import load_discovery
+    from kolang.models import load_model
+    from kolang.neurons.discover import DiscoverConfig, discover
+
+    model, tok = load_model(model_dir)
+    texts, langs = load_discovery(discovery)
+    ns = discover(model, tok, texts, langs, DiscoverConfig(method=method, per_layer=per_layer))
+    ns.save(out)
+    return {"neurons": str(out), "count": len(ns), "per_layer": {str(k): v for k, v in ns.counts().items()}}
+
+
+def tune_dir(model_dir: str, sft: str, neurons: str, out: Path, adapter: str, layers: str, steps: int, lr: float,
+             seed: int) -> dict[str, Any]:
+    """Masked SFT (or a comparator) into run directory `out`; returns the merged model's path and figures."""
+    from kolang.tuning.sft import TuneConfig, tune
+
+    tcfg = TuneConfig(model=model_dir, data=sft, out=str(out), neurons=neurons, adapter=adapter, layers=layers,
+                      steps=steps, lr=lr, batch_size=16, max_length=192, seed=seed, merge=True,
+                      save_every=max(steps // 3, 1))
+    summary = tune(tcfg, resume=(out / "config.json").exists())
+    return {"merged": summary["merged"], "trainable_params": summary["trainable_params"],
+            "final_loss": summary["final_loss"]}
+
+
+def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr: float, seed: int) -> dict[str, Any]:
+    """GRPO with accuracy + Korean-consistency rewards into run directory `out`, drift of `neurons` tracked."""
+    from kolang.analysis.drift import DriftConfig
+    from kolang.rl.config import RLConfig
+    from kolang.rl.drift import attach_neurons
+    from kolang.rl.trainer import GRPOTrainer
+
+    rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
+                    prompts_per_step=8, group_size=6, max_completion_length=64, temperature=1.0, lr=lr,
+                    filter_groups=True, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
+                    drift_every=max(steps // 4, 1), device="cpu" if not torch.cuda.is_available() else None)
+    trainer = GRPOTrainer(rcfg)
+    attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))
+    summary = trainer.train(resume=(out / "config.json").exists())
+    model = trainer.save_model()
+    lines = (out / "drift.jsonl").read_text().splitlines() if (out / "drift.jsonl").exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    return {"model": str(model), "steps": summary["steps"], "stopped": summary.get("stopped"),
+            "final_iou": last.get("iou"), "final_spearman": last.get("spearman")}
+
+
+def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
+    """Run every stage into `out` and return the path of `report.html`."""
     from kolang.organism import build
-    from kolang.organism.config import get_config
 
     out = Path(out)
     st = Stages(out, fresh)
     atomic_write_json(out / "demo_config.json", to_dict(cfg))
-    data_dir, evals = out / "data", out / "eval"
+    evals = out / "eval"
     evals.mkdir(exist_ok=True)
 
     organism = st.run("organism", lambda: {"model": str(build(cfg.size, cfg.cache, cfg.seed))}, say)["model"]
-    ocfg = get_config(cfg.size)
-    # The organism's held-out problems come first in its split; the demo asks those, and trains on others.
-    sp = splits(cfg.seed, ocfg.n_problems, 4 * ocfg.n_eval, 0)
-    held_out = sp["eval"][: cfg.eval_problems]
-    train = sp["train"]
-
-    def data() -> dict[str, Any]:
-        a, b, c = (200, 1400, 2400) if len(train) >= 2400 else (len(train) // 6, len(train) // 2, len(train))
-        disc = parallel_sentences(400, cfg.seed) + discovery_records(train[:a])
-        sft = codeswitch_records(train[a:b], CodeSwitchConfig(seed=cfg.seed))
-        rl = rl_records([p for p in train[b:c] if p.level >= 2], "ko")
-        return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
-                "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),
-                "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl)]}
-
-    paths = st.run("data", data, say)
-
-    def discover() -> dict[str, Any]:
-        from kolang.data.discovery import load_discovery
-        from kolang.models import load_model
-        from kolang.neurons.discover import DiscoverConfig, discover as run
-
-        model, tok = load_model(organism)
-        texts, langs = load_discovery(paths["discovery"])
-        ns = run(model, tok, texts, langs, DiscoverConfig(method=cfg.method, per_layer=cfg.per_layer))
-        ns.save(out / "neurons")
-        return {"neurons": str(out / "neurons"), "count": len(ns), "per_layer": {str(k): v for k, v in ns.counts().items()}}
-
-    neurons = st.run("discover", discover, say)["neurons"]
+    held_out, train = task_splits(cfg)
+    paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed), say)
+    neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
+                                                     cfg.per_layer), say)["neurons"]
 
     def validate() -> dict[str, Any]:
         from kolang.analysis.validate import validate as run, validation_figure
@@ -161,41 +205,15 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
         return {"delta_nll": result["delta_nll"]["set"], "verdict": result["verdict"]}
 
     st.run("validate", validate, say)
-    st.run("eval_base", lambda: _evaluate(organism, held_out, "base", evals, cfg.seed), say)
-
-    def tune() -> dict[str, Any]:
-        from kolang.tuning.sft import TuneConfig, tune as run
-
-        tcfg = TuneConfig(model=organism, data=paths["sft"], out=str(out / "tune"), neurons=neurons, adapter="neurons",
-                          layers=cfg.layers, steps=cfg.tune_steps, lr=cfg.tune_lr, batch_size=16, max_length=192,
-                          seed=cfg.seed, merge=True, save_every=max(cfg.tune_steps // 3, 1))
-        summary = run(tcfg, resume=(out / "tune" / "config.json").exists())
-        return {"merged": summary["merged"], "trainable_params": summary["trainable_params"],
-                "final_loss": summary["final_loss"]}
-
-    tuned = st.run("tune", tune, say)["merged"]
-    st.run("eval_tuned", lambda: _evaluate(tuned, held_out, "tuned", evals, cfg.seed), say)
-
+    st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", evals, cfg.seed), say)
+    tuned = st.run("tune", lambda: tune_dir(organism, paths["sft"], neurons, out / "tune", "neurons", cfg.layers,
+                                            cfg.tune_steps, cfg.tune_lr, cfg.seed), say)["merged"]
+    st.run("eval_tuned", lambda: evaluate_dir(tuned, held_out, "tuned", evals, cfg.seed), say)
     final = tuned
     if cfg.rl_steps:
-        def rl() -> dict[str, Any]:
-            from kolang.analysis.drift import DriftConfig
-            from kolang.rl.config import RLConfig
-            from kolang.rl.drift import attach_neurons
-            from kolang.rl.trainer import GRPOTrainer
-
-            rcfg = RLConfig(model=tuned, data=paths["rl"], out=str(out / "rl"), neurons=neurons, target="ko",
-                            steps=cfg.rl_steps, prompts_per_step=8, group_size=6, max_completion_length=64,
-                            temperature=1.0, lr=cfg.rl_lr, filter_groups=True, on_all_filtered="skip",
-                            save_every=max(cfg.rl_steps // 2, 1), seed=cfg.seed, drift_every=max(cfg.rl_steps // 4, 1), device="cpu" if not torch.cuda.is_available() else None)
-            trainer = GRPOTrainer(rcfg)
-            attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))
-            summary = trainer.train(resume=(out / "rl" / "config.json").exists())
-            model_dir = trainer.save_model()
-            return {"model": str(model_dir), "steps": summary["steps"], "stopped": summary.get("stopped")}
-
-        final = st.run("rl", rl, say)["model"]
-        st.run("eval_rl", lambda: _evaluate(final, held_out, "rl", evals, cfg.seed), say)
+        final = st.run("rl", lambda: rl_dir(tuned, paths["rl"], neurons, out / "rl", cfg.rl_steps, cfg.rl_lr,
+                                            cfg.seed), say)["model"]
+        st.run("eval_rl", lambda: evaluate_dir(final, held_out, "rl", evals, cfg.seed), say)
 
     def lens() -> dict[str, Any]:
         from kolang.analysis.logit_lens import korean_prompts, logit_lens
