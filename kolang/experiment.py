@@ -1,0 +1,134 @@
+"""The seed claim as a table on the organism: which pre-RL tuning lets GRPO teach Korean reasoning.
+
+Arms share the data, the tuning budget (steps, batch, learning rate) and the RL budget; only what
+is tuned before RL differs (Korean neurons of the early layers, a layer-matched random set, LoRA or
+full tuning of the same layers, Korean neurons of the late layers, or nothing). Each arm runs under
+several seeds and the table reports mean ± standard deviation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kolang.demo import DemoConfig, Say, Stages, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
+from kolang.errors import ConfigError
+from kolang.io import atomic_write_json
+
+# arm name -> (adapter for tuning or None for RL only, which layers: "early" or "late")
+ARMS: dict[str, tuple[str | None, str]] = {
+    "rl_only": (None, "early"),
+    "ko_neurons_early+rl": ("neurons", "early"),
+    "random_neurons_early+rl": ("random", "early"),
+    "lora_early+rl": ("lora", "early"),
+    "full_early+rl": ("full", "early"),
+    "ko_neurons_late+rl": ("neurons", "late"),
+}
+COLUMNS = ("ko_accuracy", "ko_korean_share", "en_accuracy", "final_iou", "wall_s")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The arms, seeds and shared budgets of `kolang experiment`."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
+    arms: tuple[str, ...] = tuple(ARMS)
+    """Arms to run (default: all six)."""
+    size: str = "full"
+    """Organism size."""
+    early: str = "0:2"
+    """Early layers (tuned in the early-layer arms)."""
+    late: str = "2:4"
+    """Late layers (tuned in the late-layer arm)."""
+    per_layer: int = 24
+    """Korean neurons selected per layer."""
+    method: str = "lape"
+    """Selection method."""
+    tune_steps: int = 150
+    """Tuning steps in every tuned arm."""
+    tune_lr: float = 3e-3
+    """Tuning learning rate (the same in every arm)."""
+    rl_steps: int = 24
+    """GRPO steps in every arm."""
+    rl_lr: float = 3e-5
+    """GRPO learning rate."""
+    eval_problems: int = 80
+    """Held-out problems per language at evaluation."""
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
+        if not self.seeds:
+            raise ConfigError("give at least one seed")
+
+
+def _mean_sd(values: list[float]) -> dict[str, float | None]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"mean": None, "sd": None}
+    return {"mean": round(statistics.fmean(vals), 4), "sd": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0}
+
+
+def summarise(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per arm: mean and spread of every column over seeds, formatted `mean ± sd`."""
+    rows = []
+    for arm in arms:
+        mine = [r for r in runs if r["arm"] == arm]
+        row: dict[str, Any] = {"arm": arm, "seeds": len(mine)}
+        for col in COLUMNS:
+            ms = _mean_sd([r.get(col) for r in mine])
+            row[col] = None if ms["mean"] is None else f"{ms['mean']:.3f} ± {ms['sd']:.3f}"
+            row[f"{col}_mean"], row[f"{col}_sd"] = ms["mean"], ms["sd"]
+        rows.append(row)
+    return rows
+
+
+def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
+                   say: Say = print) -> Path:
+    """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path."""
+    from kolang.organism import build
+
+    out = Path(out)
+    st = Stages(out, fresh)
+    dcfg = DemoConfig(size=cfg.size, eval_problems=cfg.eval_problems)
+    organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
+    held_out, train = task_splits(dcfg)
+    paths = st.run("data", lambda: write_data(out / "data", train, 0), say)
+    neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
+                                                     cfg.per_layer), say)["neurons"]
+    st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
+    runs = []
+    for seed in cfg.seeds:
+        for arm in cfg.arms:
+            adapter, where = ARMS[arm]
+            layers = cfg.early if where == "early" else cfg.late
+            name = f"{arm}/seed{seed}"
+            run_dir = out / "runs" / arm / f"seed{seed}"
+
+            def one(adapter=adapter, layers=layers, run_dir=run_dir, name=name, seed=seed) -> dict[str, Any]:
+                t0 = time.perf_counter()
+                start = organism
+                if adapter is not None:
+                    start = tune_dir(organism, paths["sft"], neurons, run_dir / "tune", adapter, layers,
+                                     cfg.tune_steps, cfg.tune_lr, seed)["merged"]
+                rl = rl_dir(start, paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed)
+                row = evaluate_dir(rl["model"], held_out, name.replace("/", "_"), run_dir, seed)
+                return {**row, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1)}
+
+            result = st.run(name, one, say)
+            runs.append({"arm": arm, "seed": seed, **result})
+    base = json.loads((out / "eval" / "eval_base.json").read_text())
+    table = {"title": (f"Organism, {len(cfg.seeds)} seed(s): Korean-prompt accuracy and Korean-reasoning share after "
+                       f"{cfg.tune_steps} tuning + {cfg.rl_steps} GRPO steps (mean ± sd); base model: "
+                       f"ko acc {base['ko_accuracy']:.3f}, ko share {base['ko_korean_share']:.3f}, "
+                       f"en acc {base['en_accuracy']:.3f}"),
+             "rows": summarise(runs, cfg.arms), "runs": runs, "base": base, "config": {
+                 k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
+    atomic_write_json(out / "experiment.json", table)
+    return out / "experiment.json"
