@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from kolang.data.chat import format_prompt
 from kolang.data.sentences import parallel_sentences
-from kolang.data.tasks import Problem
+from kolang.data.tasks import Problem, render_step
 from kolang.organism.config import Mix
 
 PAIRINGS = (("en", "en"), ("ko", "en"), ("ko", "ko"))
@@ -22,13 +22,14 @@ class Example:
     target: str
     """Text the model learns to produce: a solution ending in the end-of-turn token, or sentences."""
     kind: str
-    """"en->en", "ko->en", "ko->ko" or "text-ko" / "text-en"."""
+    """"en->en", "ko->en", "ko->ko", "text-ko" / "text-en" or "drill-ko" / "drill-en"."""
 
 
 def build_examples(problems: list[Problem], mix: Mix, tokenizer, seed: int,
-                   sentences_per_text: int = 3) -> list[Example]:
+                   sentences_per_text: int = 3, facts_per_drill: int = 6) -> list[Example]:
     """Pair each problem with one (question, reasoning) language pairing drawn from `mix`, and add
-    `mix.sentences * len(problems)` plain-text sequences of a few same-language sentences each."""
+    `mix.sentences * len(problems)` plain-text sequences of a few same-language sentences each and
+    `mix.drills * len(problems)` drills of `facts_per_drill` solution sentences each."""
     rng = random.Random(seed)
     weights = (mix.en_en, mix.ko_en, mix.ko_ko)
     eos = tokenizer.eos_token
@@ -43,6 +44,11 @@ def build_examples(problems: list[Problem], mix: Mix, tokenizer, seed: int,
         lang = "ko" if i % 2 == 0 else "en"
         chunk = pairs[i * sentences_per_text:(i + 1) * sentences_per_text]
         out.append(Example("", " ".join(s[lang] for s in chunk) + "<|endoftext|>", f"text-{lang}"))
+    for i in range(int(round(mix.drills * len(problems)))):
+        lang = "ko" if rng.random() < mix.drills_ko else "en"
+        # The steps of random training problems, so drills follow the levels' own distribution.
+        facts = [s for p in rng.sample(problems, facts_per_drill) for s in p.ops][:facts_per_drill]
+        out.append(Example("", " ".join(render_step(lang, *f) for f in facts) + "<|endoftext|>", f"drill-{lang}"))
     rng.shuffle(out)
     return out
 

@@ -11,6 +11,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import transformers
@@ -78,8 +79,8 @@ def lr_at(step: int, cfg: OrganismConfig) -> float:
 
 
 def train(model: torch.nn.Module, data: list[tuple[list[int], int]], cfg: OrganismConfig, seed: int,
-          pad_id: int, progress: Progress | None = None) -> dict[str, float]:
-    """Train `model` in place for `cfg.steps` steps; returns the final loss, tokens seen and seconds."""
+          pad_id: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Train `model` in place for `cfg.steps` steps; returns the final loss, its curve, tokens seen and seconds."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     lengths = [len(ids) for ids, _ in data]
@@ -90,6 +91,7 @@ def train(model: torch.nn.Module, data: list[tuple[list[int], int]], cfg: Organi
     model.train()
     batches: list[list[int]] = []
     tokens, ema, t0 = 0, None, time.perf_counter()
+    curve: list[float] = []  # smoothed loss at each tenth of training, for the card
     for step in range(cfg.steps):
         if not batches:
             batches = length_batches(lengths, cfg.batch_size, rng)
@@ -103,8 +105,10 @@ def train(model: torch.nn.Module, data: list[tuple[list[int], int]], cfg: Organi
         opt.step()
         tokens += int(mask.sum())
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if (step + 1) % max(1, cfg.steps // 10) == 0:
+            curve.append(round(ema, 4))
         if progress is not None:
             progress("train", step + 1, cfg.steps)
     model.eval()
-    return {"final_loss": round(float(ema or 0.0), 4), "tokens": tokens,
+    return {"final_loss": round(float(ema or 0.0), 4), "loss_curve": curve, "tokens": tokens,
             "train_seconds": round(time.perf_counter() - t0, 1)}

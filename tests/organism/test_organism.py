@@ -19,7 +19,7 @@ def test_micro_organism_saved_and_reloads(micro_organism):
     assert is_valid(d, "micro")
     card = read_card(d)
     assert card["size"] == "micro" and card["seed"] == 0 and card["parameters"] > 0
-    assert set(card["data_mix"]["sequences"]) >= {"en->en", "ko->en", "ko->ko", "text-ko", "text-en"}
+    assert set(card["data_mix"]["sequences"]) >= {"en->en", "ko->en", "ko->ko", "text-ko", "text-en", "drill-en", "drill-ko"}
     meas = card["measurements"]
     assert set(meas) == {"en_prompts_greedy", "ko_prompts_greedy", "ko_prompts_t1"}
     for m in meas.values():
