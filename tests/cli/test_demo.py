@@ -1,0 +1,38 @@
+"""`kolang demo` end to end on the micro organism with tiny budgets; a rerun reuses every stage."""
+
+import json
+
+import pytest
+
+from kolang.cli import main
+from kolang.experiment import summarise
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KOLANG_CACHE", str(micro_organism.parent))
+    argv = ["demo", "--size", "micro", "--out", str(tmp_path / "demo"), "--tune-steps", "3", "--rl-steps", "1",
+            "--eval-problems", "3", "--per-layer", "4", "--layers", "0:1", "--method", "contrast"]
+    main(argv)
+    out = tmp_path / "demo"
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == ["organism", "data", "discover", "validate", "eval_base", "tune", "eval_tuned", "rl",
+                            "eval_rl", "logit_lens"]
+    assert (out / "neurons" / "neurons.json").is_file() and (out / "validate" / "validation.json").is_file()
+    assert (out / "tune" / "merged" / "config.json").is_file() and (out / "rl" / "drift.jsonl").is_file()
+    html = (out / "report.html").read_text()
+    assert "plotly" in html.lower() and "report" in capsys.readouterr().err
+    main(argv)  # everything reused
+    assert capsys.readouterr().err.count("reused") == len(stages)
+
+
+def test_experiment_summary_is_mean_and_sd_over_seeds():
+    runs = [{"arm": "a", "seed": 0, "ko_accuracy": 0.2, "ko_korean_share": 0.5, "en_accuracy": 0.9, "final_iou": 1.0,
+             "wall_s": 10.0},
+            {"arm": "a", "seed": 1, "ko_accuracy": 0.4, "ko_korean_share": 0.7, "en_accuracy": 0.7, "final_iou": None,
+             "wall_s": 12.0}]
+    (row,) = summarise(runs, ("a",))
+    assert row["seeds"] == 2
+    assert row["ko_accuracy_mean"] == pytest.approx(0.3) and row["ko_accuracy_sd"] == pytest.approx(0.1414, abs=1e-4)
+    assert row["final_iou_mean"] == 1.0 and row["final_iou_sd"] == 0.0  # a missing value is left out
+    assert row["ko_accuracy"] == "0.300 ± 0.141"
