@@ -5,9 +5,10 @@ question), each part with several phrasings; the same phrasing index is used in 
 the two texts say the same thing. Solutions are one sentence a step plus a fixed answer line, so an
 answer can be read back from any completion with `extract_answer`.
 
-Levels: 1 one step with small numbers; 2 one step with two-digit numbers or a times-table
-product; 3 two add/subtract steps with two-digit numbers; 4 a product followed by adding or
-subtracting a two-digit number.
+Levels: 1 one step with small numbers; 2 one step adding to or subtracting from a two-digit
+number, or a times-table product; 3 two add/subtract steps on a two-digit number; 4 a product
+(usually two-digit) and then an addition or subtraction. Second operands stay single-digit so
+that the bundled model organism can learn every level within a few CPU minutes.
 """
 
 from __future__ import annotations
@@ -170,26 +171,20 @@ def _numbers(level: int, rng: random.Random) -> tuple[tuple[str, int, int, int],
     elif level == 2:
         op = rng.choice(OPS)
         if op == "add":
-            push("add", rng.randint(10, 49), rng.randint(10, 49))
+            push("add", rng.randint(10, 89), rng.randint(2, 9))
         elif op == "sub":
-            a = rng.randint(20, 99)
-            push("sub", a, rng.randint(10, a - 5))
+            push("sub", rng.randint(11, 99), rng.randint(2, 9))
         else:
             push("mul", rng.randint(2, 9), rng.randint(2, 9))
     elif level == 3:
         x = rng.randint(10, 40)
         for _ in range(2):
-            op = rng.choice(("add", "sub"))
-            if op == "sub" and x < 4:
-                op = "add"
-            b = rng.randint(2, 20) if op == "add" else rng.randint(2, min(20, x - 1))
-            x = push(op, x, b)
+            op = "add" if x < 12 else rng.choice(("add", "sub"))
+            x = push(op, x, rng.randint(2, 9))
     elif level == 4:
         x = push("mul", rng.randint(2, 9), rng.randint(2, 9))
-        op = rng.choice(("add", "sub"))
-        if op == "sub" and x < 11:
-            op = "add"
-        push(op, x, rng.randint(10, 40) if op == "add" else rng.randint(10, min(40, x - 1)))
+        op = "add" if x < 12 else rng.choice(("add", "sub"))
+        push(op, x, rng.randint(2, 9))
     else:
         raise ConfigError(f"level must be one of {LEVELS}, got {level}")
     return tuple(steps)

@@ -8,7 +8,7 @@ from typing import Any
 from kolang.errors import ConfigError
 
 # Bumped whenever the data, tokenizer or training recipe changes, so old caches are not reused.
-VERSION = "2"
+VERSION = "3"
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ def test_levels(problems):
         if p.level >= 3:
             assert len(p.ops) == 2
         if p.level == 4:
-            assert p.ops[0][0] == "mul" and p.ops[1][2] >= 10
+            assert p.ops[0][0] == "mul" and p.ops[1][0] in ("add", "sub")
+        if p.level >= 2:
+            assert max(b for _, _, b, _ in p.ops) <= 9 and max(a for _, a, _, _ in p.ops) >= 2
 
 
 def test_korean_particles_are_right(problems):
