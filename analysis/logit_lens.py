@@ -216,7 +216,6 @@ def korean_prompts(tokenizer: Any, n: int = 16, seed: int = 0) -> list[str]:
 def logit_lens_figure(result: dict[str, Any]):
     """Plotly figure: Hangul and Latin share of the lens's top-k tokens and probability mass, by layer,
     above a grid of the top-1 token of each example prompt at each layer."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     layers = [r["layer"] for r in result["layers"]]
@@ -231,12 +230,13 @@ def logit_lens_figure(result: dict[str, Any]):
         fig.add_scatter(x=layers, y=[r["prob_mass"][c] for r in result["layers"]], name=f"{c} (probability mass)",
                         mode="lines+markers", line=dict(color=colors[c], dash="dot"), row=1, col=1)
     fig.update_yaxes(title_text="share", range=[0, 1], row=1, col=1)
-    fig.update_xaxes(title_text="layer", row=1, col=1)
+    fig.update_xaxes(title_text="layer", dtick=1 if len(layers) <= 40 else None, row=1, col=1)
     if ex:
         text = [[e["layers"][layer]["tokens"][0] for layer in layers] for e in ex]  # (examples, layers)
         z = [[sum(p for p, c in zip(e["layers"][layer]["probs"], e["layers"][layer]["classes"]) if c == "hangul")
               for layer in layers] for e in ex]
         fig.add_heatmap(z=z, x=[f"L{layer}" for layer in layers], y=[f"prompt {i}" for i in range(len(ex))], text=text,
-                        texttemplate="%{text}", colorscale="RdBu_r", zmin=0, zmax=1, showscale=False, row=2, col=1)
+                        texttemplate="%{text}", colorscale=[[0, "#e8eef7"], [1, "#e8716f"]], zmin=0, zmax=1,
+                        showscale=False, row=2, col=1)
     fig.update_layout(height=620 if ex else 380, title="Logit lens on Korean prompts")
     return fig

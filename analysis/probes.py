@@ -161,5 +161,6 @@ def probes_figure(result: dict[str, Any]):
     fig.add_hline(y=result["majority_baseline"], line_dash="dash", annotation_text="majority class")
     fig.update_layout(title=f"Language probe on MLP neurons ({' vs '.join(result['languages'])}, "
                             f"{result['n_train']} train / {result['n_test']} test tokens)",
-                      xaxis_title="layer", yaxis_title="accuracy", yaxis_range=[0, 1.02])
+                      xaxis_title="layer", yaxis_title="accuracy", yaxis_range=[0, 1.02],
+                      xaxis_dtick=1 if len(layers) <= 40 else None)
     return fig
