@@ -148,6 +148,8 @@ def logit_lens(model: nn.Module, tokenizer: Any, prompts: Sequence[str], k: int 
     """
     if not prompts:
         raise DataError("logit lens: no prompts given")
+    if int(k) < 1:
+        raise DataError(f"logit lens: k must be at least 1, got {k}")
     if positions not in ("last", "all"):
         raise DataError(f"positions must be 'last' or 'all', not {positions!r}")
     device = next(model.parameters()).device

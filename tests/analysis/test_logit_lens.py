@@ -113,3 +113,5 @@ def test_logit_lens_on_the_organism(micro_organism):
         logit_lens(model, tok, [])
     with pytest.raises(DataError):
         logit_lens(model, tok, prompts, positions="middle")
+    with pytest.raises(DataError):
+        logit_lens(model, tok, prompts, k=0)
