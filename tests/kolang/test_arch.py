@@ -51,3 +51,4 @@ def test_zeroing_a_neurons_slices_silences_it():
             model(torch.randint(0, 200, (1, 7)))
         # ungated with biases: act(0) may be nonzero only through a bias, which is zeroed too
         assert torch.all(got[0][..., 5] == 0), family
+
