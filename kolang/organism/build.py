@@ -50,7 +50,10 @@ def is_valid(path: str | Path, size: str | None = None) -> bool:
                 return False
     except Exception:  # any unreadable file means the cache is garbled and gets rebuilt
         return False
-    return card.get("version") == VERSION and (size is None or card.get("size") == size)
+    if card.get("version") != VERSION:
+        return False
+    # A cache made by another recipe of the same version (edited config) is stale, not reusable.
+    return size is None or (card.get("size") == size and card.get("config") == get_config(size).to_dict())
 
 
 def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0, force: bool = False,

@@ -19,7 +19,7 @@ def test_micro_organism_saved_and_reloads(micro_organism):
     assert is_valid(d, "micro")
     card = read_card(d)
     assert card["size"] == "micro" and card["seed"] == 0 and card["parameters"] > 0
-    assert set(card["data_mix"]["sequences"]) >= {"en->en", "ko->en", "ko->ko", "text-ko", "text-en", "drill-en", "drill-ko"}
+    assert set(card["data_mix"]["sequences"]) >= {"en->en", "ko->en", "ko->ko", "text-ko", "text-en"}
     meas = card["measurements"]
     assert set(meas) == {"en_prompts_greedy", "ko_prompts_greedy", "ko_prompts_t1"}
     for m in meas.values():
@@ -50,7 +50,7 @@ def test_cached_build_is_reused(micro_organism):
     assert (micro_organism / "model.safetensors").stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize("damage", ["garble_weights", "drop_card", "garble_card"])
+@pytest.mark.parametrize("damage", ["garble_weights", "drop_card", "garble_card", "stale_recipe"])
 def test_corrupt_cache_detected(micro_organism, tmp_path, damage):
     d = organism_dir("micro", tmp_path)
     shutil.copytree(micro_organism, d)
@@ -59,8 +59,12 @@ def test_corrupt_cache_detected(micro_organism, tmp_path, damage):
         (d / "model.safetensors").write_bytes(b"\x00garbage")
     elif damage == "drop_card":
         (d / "card.json").unlink()
-    else:
+    elif damage == "garble_card":
         (d / "card.json").write_text("{not json")
+    else:  # made by an older recipe of the same version
+        card = read_card(d)
+        card["config"]["steps"] += 1
+        (d / "card.json").write_text(json.dumps(card))
     assert not is_valid(d, "micro")
 
 
