@@ -88,9 +88,9 @@ class StatsAccumulator:
         self.mm, self.languages, self.keep_text_means = mm, list(languages), keep_text_means
         self.tokens = torch.zeros(G, dtype=torch.int64, device=device)
         self.texts = torch.zeros(G, dtype=torch.int64, device=device)
-        self.sum = torch.zeros(L, G, W, dtype=torch.float64, device=device)
-        self.sumsq = torch.zeros(L, G, W, dtype=torch.float64, device=device)
-        self.active = torch.zeros(L, G, W, dtype=torch.int64, device=device)
+        # (L, 3, G, W) float64: sum, sum of squares and active count (exact below 2**53), stacked so
+        # that one product and one add per layer fold a batch in.
+        self._acc = torch.zeros(L, 3, G, W, dtype=torch.float64, device=device)
         self._rows: list[tuple[torch.Tensor, torch.Tensor]] = []  # (text ids, (B, L, W) means) per batch
         self._mask: torch.Tensor | None = None
         self._weight: torch.Tensor | None = None
@@ -119,24 +119,25 @@ class StatsAccumulator:
     def __call__(self, layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
         mask = self._mask  # (B, T) bool
         v = value.float()  # (B, T, W)
-        on = (act if act is not None else value) > 0  # (B, T, W)
+        flag = act if act is not None else value  # active where > 0
         if torch.get_float32_matmul_precision() == "highest":
             # Masked sums over the sequence as (1, T) @ (T, W) products: one read of each tensor and
             # no masked copy (masking and a bool sum over T were most of the cost of a hooked
             # forward on CPU). Padding gets weight 0; its values are finite in right-padded batches.
             w, onehot = self._weight, self._onehot  # (B, 1, T), (G, B)
-            row_sum = torch.bmm(w, v).squeeze(1)  # (B, W)
-            self.sum[layer] += onehot @ row_sum  # (G, W), accumulated in float64
-            self.sumsq[layer] += onehot @ torch.bmm(w, v.square()).squeeze(1)
+            rows = torch.empty(3, v.shape[0], 1, v.shape[2], device=v.device)  # (3, B, 1, W)
+            torch.bmm(w, v, out=rows[0])
+            torch.bmm(w, v.square(), out=rows[1])
             # Counts of 0/1 summed in float32 are exact integers below 2**24 tokens a batch.
-            self.active[layer] += (onehot @ torch.bmm(w, on.float()).squeeze(1)).long()
+            torch.bmm(w, torch.gt(flag, 0, out=torch.empty_like(v)), out=rows[2])  # 1.0 where active
+            self._acc[layer] += onehot @ rows.squeeze(2)  # (3, G, W), accumulated in float64
+            row_sum = rows[0, :, 0]  # (B, W)
         else:  # TF32/bf16 matmuls would round the values: reduce element-wise instead
             m = mask.unsqueeze(-1)  # (B, T, 1)
             v = v.masked_fill(~m, 0.0)
             row_sum = v.sum(1)  # (B, W)
-            self.sum[layer].index_add_(0, self._lang, row_sum.double())
-            self.sumsq[layer].index_add_(0, self._lang, (v * v).sum(1).double())
-            self.active[layer].index_add_(0, self._lang, (on & m).sum(1))
+            rows = torch.stack([row_sum, (v * v).sum(1), ((flag > 0) & m).sum(1).float()], 1)  # (B, 3, W)
+            self._acc[layer].index_add_(1, self._lang, rows.double().transpose(0, 1))
         if self._batch_means is not None:
             self._batch_means[:, layer] = row_sum / mask.sum(1, keepdim=True).clamp(min=1)
 
@@ -147,7 +148,8 @@ class StatsAccumulator:
             means = torch.cat([r[1] for r in self._rows]) if self._rows else torch.zeros(0, self.mm.num_layers, self.mm.width)
             order = ids.argsort()
             text_means, text_langs = means[order], ids[order]  # text_langs replaced by caller
-        return ActivationStats(self.languages, self.tokens, self.sum, self.sumsq, self.active, self.texts, text_means, text_langs)
+        s, sq, active = (self._acc[:, k].contiguous() for k in range(3))  # (L, G, W) each
+        return ActivationStats(self.languages, self.tokens, s, sq, active.round().long(), self.texts, text_means, text_langs)
 
 
 def collect_stats(
