@@ -35,8 +35,10 @@ class DemoConfig:
     """Seed of the organism, the data and every stage."""
     method: str = "lape"
     """Selection method for the Korean neurons."""
-    per_layer: int = 24
-    """Korean neurons selected in each layer."""
+    top_fraction: float | None = 0.05
+    """Fraction of all neurons kept, ranked globally (LAPE on the organism: 5%)."""
+    per_layer: int | None = None
+    """Korean neurons selected in each layer, instead of --top-fraction."""
     layers: str = "0:2"
     """Early layers whose Korean neurons are tuned."""
     tune_steps: int = 150
@@ -53,7 +55,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.size not in ("full", "micro"):
             raise ConfigError(f"--size must be full or micro, got '{self.size}'")
-        for name in ("per_layer", "tune_steps", "eval_problems"):
+        for name in ("tune_steps", "eval_problems"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 1")
         if self.rl_steps < 0:
@@ -126,7 +128,8 @@ def write_data(data_dir: Path, train, seed: int) -> dict[str, Any]:
             "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl)]}
 
 
-def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int) -> dict[str, Any]:
+def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int | None,
+                 top_fraction: float | None = None) -> dict[str, Any]:
     """Discover the Korean neurons of `model_dir` on the discovery file; the set is saved to `out`."""
     from kolang.data.discovery import load_discovery
     from kolang.models import load_model
@@ -134,7 +137,8 @@ def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_lay
 
     model, tok = load_model(model_dir)
     texts, langs = load_discovery(discovery)
-    ns = discover(model, tok, texts, langs, DiscoverConfig(method=method, per_layer=per_layer))
+    ns = discover(model, tok, texts, langs, DiscoverConfig(method=method, per_layer=per_layer,
+                                                           top_fraction=None if per_layer else top_fraction))
     ns.save(out)
     return {"neurons": str(out), "count": len(ns), "per_layer": {str(k): v for k, v in ns.counts().items()}}
 
@@ -187,7 +191,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     held_out, train = task_splits(cfg)
     paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
-                                                     cfg.per_layer), say)["neurons"]
+                                                     cfg.per_layer, cfg.top_fraction), say)["neurons"]
 
     def validate() -> dict[str, Any]:
         from kolang.analysis.validate import validate as run, validation_figure

@@ -8,7 +8,6 @@ several seeds and the table reports mean ± standard deviation.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ ARMS: dict[str, tuple[str | None, str]] = {
     "full_early+rl": ("full", "early"),
     "ko_neurons_late+rl": ("neurons", "late"),
 }
-COLUMNS = ("ko_accuracy", "ko_korean_share", "en_accuracy", "final_iou", "wall_s")
+COLUMNS = ("tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share", "en_accuracy", "final_iou",
+           "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ class ExperimentConfig:
     """Early layers (tuned in the early-layer arms)."""
     late: str = "2:4"
     """Late layers (tuned in the late-layer arm)."""
-    per_layer: int = 24
-    """Korean neurons selected per layer."""
+    top_fraction: float | None = 0.05
+    """Fraction of all neurons kept as the Korean set, ranked globally."""
+    per_layer: int | None = None
+    """Korean neurons selected per layer, instead of --top-fraction."""
     method: str = "lape"
     """Selection method."""
     tune_steps: int = 150
@@ -101,8 +103,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     held_out, train = task_splits(dcfg)
     paths = st.run("data", lambda: write_data(out / "data", train, 0), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
-                                                     cfg.per_layer), say)["neurons"]
-    st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
+                                                     cfg.per_layer, cfg.top_fraction), say)["neurons"]
+    base = st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
     runs = []
     for seed in cfg.seeds:
         for arm in cfg.arms:
@@ -113,17 +115,18 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
 
             def one(adapter=adapter, layers=layers, run_dir=run_dir, name=name, seed=seed) -> dict[str, Any]:
                 t0 = time.perf_counter()
-                start = organism
+                start, tuned = organism, base
                 if adapter is not None:
                     start = tune_dir(organism, paths["sft"], neurons, run_dir / "tune", adapter, layers,
                                      cfg.tune_steps, cfg.tune_lr, seed)["merged"]
+                    tuned = evaluate_dir(start, held_out, "tuned", run_dir, seed)
                 rl = rl_dir(start, paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed)
                 row = evaluate_dir(rl["model"], held_out, name.replace("/", "_"), run_dir, seed)
-                return {**row, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1)}
+                before = {f"tuned_{k}": v for k, v in tuned.items() if k not in ("model", "seconds")}
+                return {**row, **before, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1)}
 
             result = st.run(name, one, say)
             runs.append({"arm": arm, "seed": seed, **result})
-    base = json.loads((out / "eval" / "eval_base.json").read_text())
     table = {"title": (f"Organism, {len(cfg.seeds)} seed(s): Korean-prompt accuracy and Korean-reasoning share after "
                        f"{cfg.tune_steps} tuning + {cfg.rl_steps} GRPO steps (mean ± sd); base model: "
                        f"ko acc {base['ko_accuracy']:.3f}, ko share {base['ko_korean_share']:.3f}, "
