@@ -9,6 +9,7 @@ line in `stages.json`; a rerun skips the stages listed there (`fresh=True` redoe
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ class DemoConfig:
     """Early layers whose Korean neurons are tuned."""
     tune_steps: int = 150
     """Masked SFT steps on self-correcting code-switched traces."""
-    tune_lr: float = 3e-3
+    tune_lr: float = 1e-3
     """Learning rate of the neuron adapter."""
     rl_steps: int = 24
     """GRPO steps after tuning."""
@@ -117,11 +118,15 @@ def write_data(data_dir: Path, train, seed: int) -> dict[str, Any]:
     """Discovery texts, self-correcting code-switched SFT traces and Korean RL prompts, from disjoint problems."""
     from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
     from kolang.data.sentences import parallel_sentences
-    from kolang.data.tasks import discovery_records, export_jsonl, rl_records
+    from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
 
     a, b, c = (200, 1400, 2400) if len(train) >= 2400 else (len(train) // 6, len(train) // 2, len(train))
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
-    sft = codeswitch_records(train[a:b], CodeSwitchConfig(seed=seed))
+    # Half self-correcting code-switched traces, half plain Korean solutions: the traces' connective
+    # phrases are new to the organism, and the plain half anchors the solution language it already knows.
+    mid = (a + b) // 2
+    sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
+    random.Random(seed).shuffle(sft)
     rl = rl_records([p for p in train[b:c] if p.level >= 2], "ko")
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
             "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),

@@ -53,7 +53,7 @@ class ExperimentConfig:
     """Selection method."""
     tune_steps: int = 150
     """Tuning steps in every tuned arm."""
-    tune_lr: float = 3e-3
+    tune_lr: float = 1e-3
     """Tuning learning rate (the same in every arm)."""
     rl_steps: int = 24
     """GRPO steps in every arm."""
