@@ -25,27 +25,21 @@ from kolang.io import atomic_write_json
 
 
 @dataclass(frozen=True)
-class DemoConfig:
-    """What `kolang demo` runs; the defaults fit 15 minutes on two CPU cores from a cold cache."""
+class Budget:
+    """The organism, the Korean set and the per-stage budgets shared by `kolang demo` and `kolang experiment`."""
 
     size: str = "full"
     """Organism size: full, or micro for a one-minute smoke run."""
-    cache: str | None = None
-    """Organism cache folder (default ~/.cache/kolang or $KOLANG_CACHE)."""
-    seed: int = 0
-    """Seed of the organism, the data and every stage."""
     method: str = "lape"
     """Selection method for the Korean neurons."""
     top_fraction: float | None = 0.05
-    """Fraction of all neurons kept, ranked globally (LAPE on the organism: 5%)."""
+    """Fraction of all neurons kept as the Korean set, ranked globally (LAPE on the organism: 5%)."""
     per_layer: int | None = None
     """Korean neurons selected in each layer, instead of --top-fraction."""
-    layers: str = "0:2"
-    """Early layers whose Korean neurons are tuned."""
     tune_steps: int = 150
-    """Masked SFT steps on self-correcting code-switched traces."""
+    """Masked SFT steps (self-correcting code-switched traces mixed with plain Korean solutions)."""
     tune_lr: float = 1e-3
-    """Learning rate of the neuron adapter."""
+    """Tuning learning rate."""
     rl_steps: int = 24
     """GRPO steps after tuning."""
     rl_lr: float = 3e-5
@@ -61,6 +55,18 @@ class DemoConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 1")
         if self.rl_steps < 0:
             raise ConfigError("--rl-steps must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class DemoConfig(Budget):
+    """What `kolang demo` runs; the defaults fit 15 minutes on two CPU cores from a cold cache."""
+
+    cache: str | None = None
+    """Organism cache folder (default ~/.cache/kolang or $KOLANG_CACHE)."""
+    seed: int = 0
+    """Seed of the organism, the data and every stage."""
+    layers: str = "0:2"
+    """Early layers whose Korean neurons are tuned."""
 
 
 Say = Callable[[str], None]
@@ -104,13 +110,13 @@ def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> 
     return row
 
 
-def task_splits(cfg: "DemoConfig"):
+def task_splits(cfg: "Budget", seed: int = 0):
     """(held-out problems, training problems): the organism's own held-out set comes first in its split."""
     from kolang.data.tasks import splits
     from kolang.organism.config import get_config
 
     ocfg = get_config(cfg.size)
-    sp = splits(cfg.seed, ocfg.n_problems, 4 * ocfg.n_eval, 0)
+    sp = splits(seed, ocfg.n_problems, 4 * ocfg.n_eval, 0)
     return sp["eval"][: cfg.eval_problems], sp["train"]
 
 
@@ -179,7 +185,7 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
     lines = (out / "drift.jsonl").read_text().splitlines() if (out / "drift.jsonl").exists() else []
     last = json.loads(lines[-1]) if lines else {}
     return {"model": str(model), "steps": summary["steps"], "stopped": summary.get("stopped"),
-            "final_iou": last.get("iou"), "final_spearman": last.get("spearman")}
+            "final_iou": last.get("iou"), "final_rank_corr": last.get("rank_corr")}
 
 
 def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
@@ -193,7 +199,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     evals.mkdir(exist_ok=True)
 
     organism = st.run("organism", lambda: {"model": str(build(cfg.size, cfg.cache, cfg.seed))}, say)["model"]
-    held_out, train = task_splits(cfg)
+    held_out, train = task_splits(cfg, cfg.seed)
     paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]

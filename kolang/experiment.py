@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kolang.demo import DemoConfig, Say, Stages, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
+from kolang.demo import Budget, Say, Stages, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
 from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
 
@@ -32,37 +32,20 @@ COLUMNS = ("tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_kore
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
-    """The arms, seeds and shared budgets of `kolang experiment`."""
+class ExperimentConfig(Budget):
+    """The arms and seeds of `kolang experiment`; every arm gets the same `Budget`."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
     arms: tuple[str, ...] = tuple(ARMS)
     """Arms to run (default: all six)."""
-    size: str = "full"
-    """Organism size."""
     early: str = "0:2"
     """Early layers (tuned in the early-layer arms)."""
     late: str = "2:4"
     """Late layers (tuned in the late-layer arm)."""
-    top_fraction: float | None = 0.05
-    """Fraction of all neurons kept as the Korean set, ranked globally."""
-    per_layer: int | None = None
-    """Korean neurons selected per layer, instead of --top-fraction."""
-    method: str = "lape"
-    """Selection method."""
-    tune_steps: int = 150
-    """Tuning steps in every tuned arm."""
-    tune_lr: float = 1e-3
-    """Tuning learning rate (the same in every arm)."""
-    rl_steps: int = 24
-    """GRPO steps in every arm."""
-    rl_lr: float = 3e-5
-    """GRPO learning rate."""
-    eval_problems: int = 80
-    """Held-out problems per language at evaluation."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown:
             raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
@@ -98,9 +81,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
 
     out = Path(out)
     st = Stages(out, fresh)
-    dcfg = DemoConfig(size=cfg.size, eval_problems=cfg.eval_problems)
     organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
-    held_out, train = task_splits(dcfg)
+    held_out, train = task_splits(cfg)
     paths = st.run("data", lambda: write_data(out / "data", train, 0), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
