@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from kolang.config import to_dict
 from kolang.errors import ConfigError
@@ -100,7 +99,7 @@ def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> 
     from kolang.analysis.evaluate import evaluate
     from kolang.models import load_model
 
-    model, tok = load_model(model_dir, device="cpu" if not torch.cuda.is_available() else None)
+    model, tok = load_model(model_dir)
     row: dict[str, Any] = {"model": label}
     for lang in ("ko", "en"):
         r = evaluate(model, tok, problems, lang, temperature=0.0, seed=seed, max_new_tokens=64)
@@ -177,7 +176,7 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
     rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
                     prompts_per_step=8, group_size=6, max_completion_length=64, temperature=1.0, lr=lr,
                     filter_groups=True, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
-                    drift_every=max(steps // 4, 1), device="cpu" if not torch.cuda.is_available() else None)
+                    drift_every=max(steps // 4, 1))
     trainer = GRPOTrainer(rcfg)
     attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))
     summary = trainer.train(resume=(out / "config.json").exists())
