@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kolang.checkpoint import load_checkpoint, load_trainable, save_checkpoint
+from kolang.checkpoint import save_checkpoint
 from kolang.errors import RunDirError
 
 CKPT_DIR = "checkpoints"
@@ -62,10 +62,6 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 def save(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
     """Write checkpoint `step` (trainable weights, optimizer, RNGs, and the JSON `state`); returns its path."""
     return save_checkpoint(Path(run_dir) / CKPT_DIR / f"step-{step:06d}", model, optimizer, {"step": step, **state})
-
-
-load_weights = load_trainable
-load = load_checkpoint
 
 
 def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:

@@ -23,6 +23,7 @@ import torch
 from kolang.config import to_dict
 from kolang.errors import ConfigError, DataError, KolangError, RunDirError
 from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
+from kolang.checkpoint import load_checkpoint, load_trainable
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.advantages import group_advantages
 from kolang.rl.config import RESUMABLE_CHANGES, RLConfig
@@ -158,7 +159,7 @@ class GRPOTrainer:
         atomic_write_json(cfg_file, resolved)
         dirs = ckpt.checkpoint_dirs(self.run) if resume else []
         if dirs:
-            state = ckpt.load(dirs[-1], self.model, self.opt)
+            state = load_checkpoint(dirs[-1], self.model, self.opt)
             self.step = state["step"]
             self.sampler.load_state_dict(state["sampler"])
             self.monitor.load_state_dict(state["monitor"])
@@ -304,7 +305,7 @@ class GRPOTrainer:
                 if cfg.collapse_action != "warn":
                     stopped = alarm
                     if cfg.collapse_action == "rollback" and self.monitor.best_step is not None:
-                        ckpt.load_weights(self.run / ckpt.CKPT_DIR / f"step-{self.monitor.best_step:06d}", self.model)
+                        load_trainable(self.run / ckpt.CKPT_DIR / f"step-{self.monitor.best_step:06d}", self.model)
                         stopped += f"; rolled back to the checkpoint of step {self.monitor.best_step}"
                     break
         summary = {"run_dir": str(self.run), "steps": self.step, "stopped": stopped}

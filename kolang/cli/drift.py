@@ -30,6 +30,7 @@ _HF_CKPT = re.compile(r"^checkpoint-(\d+)$")
 def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
     """Start model, tokenizer and (step, label, model) for each checkpoint of a `kolang rl` run."""
     from kolang.config import from_kwargs
+    from kolang.checkpoint import load_trainable
     from kolang.rl import checkpoint as ckpt
     from kolang.rl.config import RLConfig
     from kolang.rl.trainer import prepare_policy
@@ -48,7 +49,7 @@ def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iter
     def steps() -> Iterator[tuple[int, str, Any]]:
         policy, _ = prepare_policy(hf, cfg)  # the same wrapping as in training, so checkpoint names match
         for d in dirs:
-            ckpt.load_weights(d, policy)
+            load_trainable(d, policy)
             yield json.loads((d / "state.json").read_text(encoding="utf-8"))["step"], str(d), policy
 
     return hf, tok, steps()
