@@ -23,13 +23,7 @@ CONTRAST = {"method": "contrast", "per_layer": 4}  # always selects something, e
 LAPE = {"filter_rate": 0.5, "activation_bar_ratio": 0.5}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second thread, and on a shared CPU it spins."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,8 @@
-"""One intra-op thread: tiny models gain nothing from more, and a shared CPU makes extra threads spin."""
-
-from __future__ import annotations
+"""Every RL test runs on one intra-op thread (the `one_thread` fixture of tests/conftest.py)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(n)
