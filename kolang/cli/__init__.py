@@ -47,13 +47,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors etc.
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:  # usage errors (unknown option, bad value) and Ctrl-C
+        # Typer >= 0.29 carries its own copy of click, so match click's exception classes by name.
+        names = {c.__name__ for c in type(e).__mro__}
+        if "Abort" in names:
             print("kolang: aborted", file=sys.stderr)
             sys.exit(130)
-        if isinstance(e, click.ClickException):
+        if "ClickException" in names:
             print(f"kolang: error: {e.format_message()}", file=sys.stderr)
             sys.exit(2)
         raise

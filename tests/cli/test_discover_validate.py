@@ -82,6 +82,15 @@ def test_bad_inputs(tiny_dir, data, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["organism", "--no-such-option"], "No such option"),
+    (["tune", "--steps", "many"], "--steps"),
+    (["rl", "--temperature", "hot"], "--temperature"),
+])
+def test_usage_errors_are_one_line(argv, words, capsys):
+    _one_line_error(*run(argv, capsys), words)
+
+
 def test_neuron_set_for_another_model_is_refused(tiny_dir, data, tmp_path, capsys):
     from kolang.tiny import save_tiny
 
