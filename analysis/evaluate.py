@@ -14,6 +14,7 @@ import torch
 from kolang.analysis.language import language_ratio
 from kolang.data.chat import format_prompt
 from kolang.data.tasks import Problem, extract_answer
+from kolang.generation import eos_ids, sample
 
 
 @torch.no_grad()
@@ -21,29 +22,18 @@ def generate_completions(model, tokenizer, prompts: Sequence[str], *, temperatur
                          max_new_tokens: int = 96, batch_size: int = 64, seed: int = 0) -> list[str]:
     """Completions of chat-formatted `prompts`: greedy at temperature 0, else sampled (full vocabulary).
 
-    Batches are left-padded so every row's next token sits in the last column, and decoding uses
-    the KV cache.
+    Batches are left-padded and decoded with the KV cache (`kolang.generation.sample`); a batch's
+    draws depend only on `seed` and its position, whatever ran before.
     """
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    stops = eos_ids(tokenizer, model)
     out: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            texts = [format_prompt(tokenizer, p) for p in prompts[start:start + batch_size]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            kw: dict[str, Any] = {"do_sample": False}
-            if temperature > 0:
-                # Seeding per batch keeps sampling reproducible whatever ran before.
-                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-                kw = {"do_sample": True, "temperature": float(temperature), "top_k": 0, "top_p": 1.0}
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, use_cache=True,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
-            new = ids[:, enc["input_ids"].shape[1]:]  # (batch, new tokens)
-            out += tokenizer.batch_decode(new, skip_special_tokens=True)
-    finally:
-        tokenizer.padding_side = side
+    for start in range(0, len(prompts), batch_size):
+        ids = [tokenizer(format_prompt(tokenizer, p), add_special_tokens=False)["input_ids"]
+               for p in prompts[start:start + batch_size]]
+        new = sample(model, ids, max_new_tokens, stops, pad, temperature=temperature, top_p=1.0,
+                     seed=seed * 1_000_003 + start)  # (batch, new tokens)
+        out += tokenizer.batch_decode(new, skip_special_tokens=True)
     return out
 
 

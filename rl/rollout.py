@@ -1,9 +1,9 @@
 """Rollouts: G sampled completions per prompt, their masks, and per-token log-probs.
 
-Prompts are left-padded so every row's next token sits at the same position and generation runs
-batched with the KV cache (`model.generate`). Sampling is seeded per call from an explicit seed
-inside `torch.random.fork_rng`, so a step's completions depend only on (seed, step, weights) and a
-resumed run samples exactly what the uninterrupted run sampled.
+Prompts are left-padded so every row's next token sits at the same position, and generation runs
+batched with the KV cache (`kolang.generation.sample`, each prompt prefilled once for its group).
+Sampling draws from a generator seeded per call, so a step's completions depend only on (seed,
+step, weights) and a resumed run samples exactly what the uninterrupted run sampled.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from kolang.data.chat import format_prompt
+from kolang.generation import eos_ids, left_pad, sample
 
 
 @dataclass
@@ -62,18 +63,6 @@ def encode_prompts(tokenizer: Any, prompts: list[Any], max_length: int) -> list[
     return out
 
 
-def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, mask) of shape (N, max_len), padded on the left."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids, mask
-
-
 def completion_mask(ids: torch.Tensor, eos_ids: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask (N, C) that is 1 up to and including the first eos, and `truncated` (N,): no eos found."""
     is_eos = torch.zeros_like(ids, dtype=torch.bool)
@@ -83,50 +72,29 @@ def completion_mask(ids: torch.Tensor, eos_ids: set[int]) -> tuple[torch.Tensor,
     return (~seen_before).long(), ~is_eos.any(dim=1)
 
 
-def eos_ids(tokenizer: Any, model: Any) -> set[int]:
-    """Every id that ends a completion: the tokenizer's eos, the generation config's, and `<|im_end|>`."""
-    ids = set()
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for e in (tokenizer.eos_token_id, gen_eos):
-        if isinstance(e, int):
-            ids.add(e)
-        elif isinstance(e, (list, tuple)):
-            ids.update(int(x) for x in e)
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None
-    if im_end is not None:
-        ids.add(int(im_end))
-    return ids
-
-
-@torch.no_grad()
 def generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], group_size: int, max_new_tokens: int,
              temperature: float, top_p: float, batch_size: int, seed: int, mask_truncated: bool = False) -> Rollout:
-    """Sample `group_size` completions for each prompt (rows grouped by prompt), `batch_size` sequences at a time."""
-    device = next(model.parameters()).device
+    """Sample `group_size` completions for each prompt (rows grouped by prompt), about `batch_size` rows at a time.
+
+    Each prompt is prefilled once and its cache shared by its group (`kolang.generation.sample`).
+    """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     stops = eos_ids(tokenizer, model)
-    rows = [ids for ids in prompt_ids for _ in range(group_size)]
+    per_batch = max(1, batch_size // group_size)  # prompts a batch; a group is never split
     parts = []
     was_training = model.training
     model.eval()
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for i in range(0, len(rows), batch_size):
-            p_ids, p_mask = left_pad(rows[i: i + batch_size], pad)
-            out = model.generate(
-                input_ids=p_ids.to(device), attention_mask=p_mask.to(device), do_sample=True, temperature=temperature,
-                top_p=top_p, top_k=0, max_new_tokens=max_new_tokens, min_new_tokens=1, pad_token_id=pad,
-                eos_token_id=sorted(stops), use_cache=True,
-            )
-            c_ids = out[:, p_ids.shape[1]:].cpu()  # (n, C)
-            c_mask, trunc = completion_mask(c_ids, stops)
-            c_ids = c_ids.masked_fill(c_mask == 0, pad)
-            if mask_truncated:
-                # DAPO overlong filtering: a cut-off completion's reward says nothing about its ending
-                c_mask = c_mask * (~trunc).long().unsqueeze(1)
-            texts = tokenizer.batch_decode(c_ids.masked_fill(c_ids == pad, pad), skip_special_tokens=True)
-            parts.append(Rollout(p_ids, p_mask, c_ids, c_mask, trunc, texts))
+    for i in range(0, len(prompt_ids), per_batch):
+        chunk = prompt_ids[i: i + per_batch]
+        c_ids = sample(model, chunk, max_new_tokens, stops, pad, n=group_size, temperature=temperature, top_p=top_p,
+                       seed=seed * 1_000_003 + i)  # (n, C)
+        p_ids, p_mask = left_pad([ids for ids in chunk for _ in range(group_size)], pad)
+        c_mask, trunc = completion_mask(c_ids, stops)
+        if mask_truncated:
+            # DAPO overlong filtering: a cut-off completion's reward says nothing about its ending
+            c_mask = c_mask * (~trunc).long().unsqueeze(1)
+        texts = tokenizer.batch_decode(c_ids, skip_special_tokens=True)
+        parts.append(Rollout(p_ids, p_mask, c_ids, c_mask, trunc, texts))
     model.train(was_training)
     return Rollout.cat(parts, pad)
 
