@@ -70,3 +70,39 @@ def evaluate(model, tokenizer, problems: Sequence[Problem], prompt_lang: str, *,
     if return_completions:
         result["completions"] = texts
     return result
+
+
+@torch.no_grad()
+def reasoning_nll(model, tokenizer, problems: Sequence[Problem], prompt_lang: str, reason_lang: str, *,
+                  batch_size: int = 64) -> float:
+    """Mean NLL (nats a token) of the reference solutions in `reason_lang`, end-of-turn included, given
+    the chat-formatted question in `prompt_lang`: how well the model can reason in that language.
+
+    Unlike NLL over raw texts, this reads each sequence the way a chat model sees it, special tokens
+    and all, and scores only what the model would write.
+    """
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    eos = tokenizer.eos_token or ""
+    total, count = 0.0, 0
+    for start in range(0, len(problems), batch_size):
+        seqs = []
+        for p in problems[start:start + batch_size]:
+            prompt = tokenizer(format_prompt(tokenizer, p.question[prompt_lang]), add_special_tokens=False)["input_ids"]
+            target = tokenizer(p.solution(reason_lang) + eos, add_special_tokens=False)["input_ids"]
+            seqs.append((prompt + target, len(prompt)))
+        width = max(len(s) for s, _ in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        scored = torch.zeros((len(seqs), width), dtype=torch.bool)  # positions whose token is scored
+        for r, (s, n_prompt) in enumerate(seqs):
+            ids[r, :len(s)] = torch.tensor(s)
+            mask[r, :len(s)] = 1
+            scored[r, n_prompt:len(s)] = True
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(device),
+                                                reduction="none")  # (B, T-1)
+        keep = scored[:, 1:].to(device)
+        total += float((nll * keep).sum())
+        count += int(keep.sum())
+    return total / max(count, 1)

@@ -62,3 +62,14 @@ def print_card(card: dict) -> None:
                       *[f"{m['accuracy_by_level'].get(lv, float('nan')):.2f}" for lv in levels],
                       f"{m['korean_share']:.2f}", f"{m['mostly_korean']:.2f}")
     console.print(table)
+    kn = card.get("korean_neurons")
+    if kn:
+        pairs = list(kn["reasoning_nll"])
+        table = Table(title=f"reasoning NLL rise when ablating its {kn['neurons']} Korean neurons ({kn['method']})")
+        for col in ["ablated", *pairs]:
+            table.add_column(col, justify="right", no_wrap=True)
+        table.add_row("none (NLL)", *[f"{kn['reasoning_nll'][k]:.3f}" for k in pairs])
+        table.add_row("Korean set", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs])
+        for i, r in enumerate(kn["delta_random"]):
+            table.add_row(f"random {i}", *[f"{r[k]:+.3f}" for k in pairs])
+        console.print(table)

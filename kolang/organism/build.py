@@ -113,6 +113,7 @@ def _train_and_save(cfg: OrganismConfig, out: Path, seed: int, progress: Progres
                          "accuracy_by_level": {str(k): round(v, 4) for k, v in r["accuracy_by_level"].items()},
                          "korean_share": round(r["target_share"], 4),
                          "mostly_korean": round(r["mostly_target"], 4), "n": r["n"]}
+    neurons = korean_neuron_effect(model, tok, sp["train"][:300], sp["eval"], seed)
     if progress is not None:
         progress("evaluate", len(runs), len(runs))
     card = {
@@ -127,8 +128,47 @@ def _train_and_save(cfg: OrganismConfig, out: Path, seed: int, progress: Progres
                      "train_problems": len(sp["train"]), "eval_problems": len(sp["eval"])},
         "training": {**stats, "build_seconds": round(build_seconds, 1)},
         "measurements": measured,
+        "korean_neurons": neurons,
     }
     atomic_write_json(out / "card.json", card)
+
+
+# Reasoning NLL is measured for these (question language, reasoning language) pairs.
+NLL_PAIRS = (("ko", "ko"), ("en", "en"), ("ko", "en"))
+
+
+def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, seed: int = 0, n_random: int = 3,
+                         method: str = "ap", top_fraction: float = 0.05) -> dict[str, Any]:
+    """Find the Korean neurons on `discovery_problems` (texts in both languages) and ablate them.
+
+    Reports the reasoning NLL of `eval_problems` for each pair of `NLL_PAIRS` with nothing ablated,
+    and its rise with the set ablated and with `n_random` layer-matched random sets ablated: the
+    set should hurt Korean reasoning clearly more than English, and more than the random sets.
+    """
+    from kolang.analysis.evaluate import reasoning_nll
+    from kolang.data.tasks import discovery_records
+    from kolang.neurons.discover import DiscoverConfig, discover
+    from kolang.neurons.intervene import ablate
+
+    recs = discovery_records(discovery_problems)
+    ns = discover(model, tokenizer, [r["text"] for r in recs], [r["lang"] for r in recs],
+                  DiscoverConfig(method=method, top_fraction=top_fraction))
+
+    def nlls() -> dict[str, float]:
+        return {f"{q}->{r}": reasoning_nll(model, tokenizer, eval_problems, q, r) for q, r in NLL_PAIRS}
+
+    base = nlls()
+    with ablate(model, ns):
+        hit = nlls()
+    randoms = []
+    for k in range(n_random):
+        with ablate(model, ns.random_matched(seed=seed + k)):
+            randoms.append(nlls())
+    return {"method": method, "top_fraction": top_fraction, "neurons": len(ns),
+            "per_layer": {str(k): v for k, v in ns.counts().items()},
+            "reasoning_nll": {k: round(v, 4) for k, v in base.items()},
+            "delta_ablated": {k: round(hit[k] - base[k], 4) for k in base},
+            "delta_random": [{k: round(r[k] - base[k], 4) for k in base} for r in randoms]}
 
 
 def load(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0, device: str | None = None,

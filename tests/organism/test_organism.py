@@ -25,6 +25,10 @@ def test_micro_organism_saved_and_reloads(micro_organism):
     for m in meas.values():
         assert 0.0 <= m["accuracy"] <= 1.0 and set(m["accuracy_by_level"]) == {"1", "2", "3", "4"}
         assert 0.0 <= m["korean_share"] <= 1.0
+    kn = card["korean_neurons"]  # the Korean set, ablated against layer-matched random sets
+    assert kn["neurons"] > 0 and sum(kn["per_layer"].values()) == kn["neurons"]
+    assert set(kn["reasoning_nll"]) == set(kn["delta_ablated"]) == {"ko->ko", "en->en", "ko->en"}
+    assert len(kn["delta_random"]) == 3 and all(v > 0 for v in kn["reasoning_nll"].values())
     tok_cfg = json.loads((d / "tokenizer_config.json").read_text())
     assert tok_cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
 
@@ -100,7 +104,7 @@ def test_cli_prints_card_and_rejects_bad_size(micro_organism, capsys):
 
     main(["organism", "--size", "micro", "--cache", str(micro_organism.parent)])
     err = capsys.readouterr().err
-    assert "micro organism" in err and "ko/greedy" in err and "ko/t1" in err
+    assert "micro organism" in err and "ko/greedy" in err and "ko/t1" in err and "Korean set" in err
     with pytest.raises(SystemExit) as e:
         main(["organism", "--size", "huge"])
     assert e.value.code == 2
