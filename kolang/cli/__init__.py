@@ -34,6 +34,10 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    import warnings
+
+    # PEFT reads transformers' renamed `is_gradient_checkpointing` when wrapping a model; not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 def main(argv: list[str] | None = None) -> None:
