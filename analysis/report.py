@@ -305,11 +305,33 @@ def experiment_rows(data: Any) -> list[dict[str, Any]]:
     raise ValueError(f"an experiment table must be a JSON object or list, not {type(data).__name__}")
 
 
+def curves_figure(curves: dict[str, dict[str, list[float]]], title: str = "RL curves, mean over seeds"):
+    """One panel per measured quantity, one line per arm, over RL steps: `{arm: {quantity: [value a step]}}`."""
+    from plotly.subplots import make_subplots
+
+    keys = sorted({k for c in curves.values() for k in c})
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys)
+    for i, arm in enumerate(curves):
+        for j, k in enumerate(keys):
+            ys = curves[arm].get(k, [])
+            fig.add_scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=arm, legendgroup=arm,
+                            showlegend=j == 0, marker=dict(size=4), line=dict(color=_COLOURS[i % len(_COLOURS)]),
+                            row=1, col=j + 1)
+    fig.update_xaxes(title_text="RL step")
+    fig.update_layout(title=title, height=380)
+    return fig
+
+
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+
+
 def _experiment(page: _Page, path: Path) -> None:
     data = _read_json(path)
     if isinstance(data, dict) and isinstance(data.get("description") or data.get("title"), str):
         page.note(data.get("title") or data["description"])
     page.add(table_html(experiment_rows(data)))
+    if isinstance(data, dict) and isinstance(data.get("curves"), dict) and data["curves"]:
+        page.fig(curves_figure(data["curves"]))
 
 
 RENDERERS = {"neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,

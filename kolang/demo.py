@@ -166,8 +166,10 @@ def tune_dir(model_dir: str, sft: str, neurons: str, out: Path, adapter: str, la
             "final_loss": summary["final_loss"]}
 
 
-def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr: float, seed: int) -> dict[str, Any]:
-    """GRPO with accuracy + Korean-consistency rewards into run directory `out`, drift of `neurons` tracked."""
+def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr: float, seed: int,
+           language_weight: float = 1.0) -> dict[str, Any]:
+    """GRPO with accuracy + Korean-consistency rewards (`language_weight` 0: accuracy alone) into run
+    directory `out`, drift of `neurons` tracked."""
     from kolang.analysis.drift import DriftConfig
     from kolang.rl.config import RLConfig
     from kolang.rl.drift import attach_neurons
@@ -175,6 +177,7 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
 
     rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
                     prompts_per_step=8, group_size=6, max_completion_length=64, temperature=1.0, lr=lr,
+                    language_weight=language_weight,
                     filter_groups=True, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
                     drift_every=max(steps // 4, 1))
     trainer = GRPOTrainer(rcfg)

@@ -2,12 +2,15 @@
 
 Arms share the data, the tuning budget (steps, batch, learning rate) and the RL budget; only what
 is tuned before RL differs (Korean neurons of the early layers, a layer-matched random set, LoRA or
-full tuning of the same layers, Korean neurons of the late layers, or nothing). Each arm runs under
-several seeds and the table reports mean ± standard deviation.
+full tuning of the same layers, Korean neurons of the late layers, or nothing). One more arm runs
+RL alone with the accuracy reward only, the control for cross-lingual collapse. Each arm runs under
+several seeds; the table reports mean ± standard deviation and `curves` the per-step means of
+accuracy and Korean-reasoning share over the RL run.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -18,15 +21,17 @@ from kolang.demo import Budget, Say, Stages, discover_dir, evaluate_dir, rl_dir,
 from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
 
-# arm name -> (adapter for tuning or None for RL only, which layers: "early" or "late")
-ARMS: dict[str, tuple[str | None, str]] = {
-    "rl_only": (None, "early"),
-    "ko_neurons_early+rl": ("neurons", "early"),
-    "random_neurons_early+rl": ("random", "early"),
-    "lora_early+rl": ("lora", "early"),
-    "full_early+rl": ("full", "early"),
-    "ko_neurons_late+rl": ("neurons", "late"),
+# arm name -> (adapter for tuning or None for RL only, which layers: "early" or "late", language reward weight)
+ARMS: dict[str, tuple[str | None, str, float]] = {
+    "rl_only_accuracy_reward": (None, "early", 0.0),
+    "rl_only": (None, "early", 1.0),
+    "ko_neurons_early+rl": ("neurons", "early", 1.0),
+    "random_neurons_early+rl": ("random", "early", 1.0),
+    "lora_early+rl": ("lora", "early", 1.0),
+    "full_early+rl": ("full", "early", 1.0),
+    "ko_neurons_late+rl": ("neurons", "late", 1.0),
 }
+CURVES = ("accuracy", "target_share")  # metrics.jsonl fields averaged over seeds, step by step
 COLUMNS = ("tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share", "en_accuracy", "final_iou",
            "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
 
@@ -38,7 +43,7 @@ class ExperimentConfig(Budget):
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
     arms: tuple[str, ...] = tuple(ARMS)
-    """Arms to run (default: all six)."""
+    """Arms to run (default: all seven)."""
     early: str = "0:2"
     """Early layers (tuned in the early-layer arms)."""
     late: str = "2:4"
@@ -74,6 +79,23 @@ def summarise(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> list[dict[st
     return rows
 
 
+def curve(metrics: Path) -> dict[str, list[float]]:
+    """The `CURVES` fields of an RL run's metrics.jsonl, one value a step."""
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {k: [r[k] for r in rows] for k in CURVES}
+
+
+def mean_curves(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+    """Per arm, the step-by-step mean over seeds of each `CURVES` field (over the steps every seed reached)."""
+    out = {}
+    for arm in arms:
+        mine = [r["curve"] for r in runs if r["arm"] == arm and r.get("curve")]
+        if mine:
+            n = min(len(c[CURVES[0]]) for c in mine)
+            out[arm] = {k: [round(statistics.fmean(c[k][i] for c in mine), 4) for i in range(n)] for k in CURVES}
+    return out
+
+
 def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
                    say: Say = print) -> Path:
     """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path."""
@@ -90,22 +112,24 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     runs = []
     for seed in cfg.seeds:
         for arm in cfg.arms:
-            adapter, where = ARMS[arm]
+            adapter, where, language_weight = ARMS[arm]
             layers = cfg.early if where == "early" else cfg.late
             name = f"{arm}/seed{seed}"
             run_dir = out / "runs" / arm / f"seed{seed}"
 
-            def one(adapter=adapter, layers=layers, run_dir=run_dir, name=name, seed=seed) -> dict[str, Any]:
+            def one(adapter=adapter, layers=layers, run_dir=run_dir, name=name, seed=seed,
+                    language_weight=language_weight) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 start, tuned = organism, base
                 if adapter is not None:
                     start = tune_dir(organism, paths["sft"], neurons, run_dir / "tune", adapter, layers,
                                      cfg.tune_steps, cfg.tune_lr, seed)["merged"]
                     tuned = evaluate_dir(start, held_out, "tuned", run_dir, seed)
-                rl = rl_dir(start, paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed)
+                rl = rl_dir(start, paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed, language_weight)
                 row = evaluate_dir(rl["model"], held_out, name.replace("/", "_"), run_dir, seed)
                 before = {f"tuned_{k}": v for k, v in tuned.items() if k not in ("model", "seconds")}
-                return {**row, **before, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1)}
+                return {**row, **before, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1),
+                        "curve": curve(run_dir / "rl" / "metrics.jsonl")}
 
             result = st.run(name, one, say)
             runs.append({"arm": arm, "seed": seed, **result})
@@ -113,7 +137,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"{cfg.tune_steps} tuning + {cfg.rl_steps} GRPO steps (mean ± sd); base model: "
                        f"ko acc {base['ko_accuracy']:.3f}, ko share {base['ko_korean_share']:.3f}, "
                        f"en acc {base['en_accuracy']:.3f}"),
-             "rows": summarise(runs, cfg.arms), "runs": runs, "base": base, "config": {
+             "rows": summarise(runs, cfg.arms), "curves": mean_curves(runs, cfg.arms), "runs": runs, "base": base,
+             "config": {
                  k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
     atomic_write_json(out / "experiment.json", table)
     return out / "experiment.json"

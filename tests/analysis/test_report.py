@@ -19,7 +19,7 @@ from kolang.analysis.report import (alarm_spans, build_report, experiment_rows, 
                                     write_report)
 from kolang.errors import RunDirError
 
-FIGURES_IN_FULL_RUN = 7  # neurons: counts + scores; validation; logit lens; probes; metrics; drift
+FIGURES_IN_FULL_RUN = 8  # neurons: counts + scores; validation; logit lens; probes; metrics; drift; RL curves
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,9 @@ def run_dir(micro_organism, tmp_path_factory):
     with open(root / "rl" / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write('{"step": 4, "loss": 0.1')  # the torn last line of a run killed mid-write
     atomic_write_json(root / "experiment.json", {"title": "RL alone vs neuron tuning then RL", "rows": [
-        {"arm": "rl", "accuracy": 0.25, "target_share": 0.31}, {"arm": "tune+rl", "accuracy": 0.5, "target_share": 0.82}]})
+        {"arm": "rl", "accuracy": 0.25, "target_share": 0.31}, {"arm": "tune+rl", "accuracy": 0.5, "target_share": 0.82}],
+        "curves": {"rl": {"accuracy": [0.2, 0.25], "target_share": [0.4, 0.31]},
+                   "tune+rl": {"accuracy": [0.3, 0.5], "target_share": [0.7, 0.82]}}})
     return root
 
 
@@ -104,6 +106,7 @@ def test_full_report(run_dir, tmp_path):
     assert alarms and page.count("fell below") >= len(alarms)
     # The experiment table and the ablation table hold the numbers of their files.
     assert "tune+rl" in page and "0.82" in page
+    assert "RL curves, mean over seeds" in page  # the per-step curves of every arm
     validation = json.loads((run_dir / "validate" / "validation.json").read_text())
     assert f"{validation['conditions']['none']['ko']['nll']:.4g}" in page
 

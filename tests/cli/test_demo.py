@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kolang.cli import main
-from kolang.experiment import summarise
+from kolang.experiment import curve, mean_curves, summarise
 
 
 @pytest.mark.slow
@@ -36,3 +36,15 @@ def test_experiment_summary_is_mean_and_sd_over_seeds():
     assert row["ko_accuracy_mean"] == pytest.approx(0.3) and row["ko_accuracy_sd"] == pytest.approx(0.1414, abs=1e-4)
     assert row["final_iou_mean"] == 1.0 and row["final_iou_sd"] == 0.0  # a missing value is left out
     assert row["ko_accuracy"] == "0.300 ± 0.141"
+
+
+def test_experiment_curves_are_step_means_over_seeds(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 0, "accuracy": 0.5, "target_share": 0.1, "loss": 1}\n'
+                       '{"step": 1, "accuracy": 0.75, "target_share": 0.3}\n')
+    assert curve(metrics) == {"accuracy": [0.5, 0.75], "target_share": [0.1, 0.3]}
+    runs = [{"arm": "a", "curve": curve(metrics)},
+            {"arm": "a", "curve": {"accuracy": [0.0, 0.25, 1.0], "target_share": [0.3, 0.5, 1.0]}},
+            {"arm": "b", "curve": None}]
+    # Seeds are averaged over the steps all of them reached; an arm without curves is left out.
+    assert mean_curves(runs, ("a", "b")) == {"a": {"accuracy": [0.25, 0.5], "target_share": [0.2, 0.4]}}
