@@ -58,9 +58,12 @@ def eos_ids(tokenizer: Any, model: Any) -> set[int]:
     return ids
 
 
-def _config(model: Any) -> Any:
+def new_cache(model: Any) -> Any:
+    """An empty `DynamicCache` laid out for `model` (a PEFT wrapper is looked through)."""
+    from transformers import DynamicCache
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.config
+    return DynamicCache(config=base.config)
 
 
 @torch.no_grad()
@@ -73,15 +76,13 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, st
     longest row (at most `max_new_tokens`). Stop tokens are not drawn before `min_new_tokens`.
     Positions count real tokens only, so a left-padded prompt sees the positions it would alone.
     """
-    from transformers import DynamicCache
-
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(int(seed))
     stops = torch.tensor(sorted(set(int(s) for s in stop_ids)), dtype=torch.long, device=device)
     ids, mask = left_pad(prompts, pad_id)
     ids, mask = ids.to(device), mask.to(device)
     pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    cache = DynamicCache(config=_config(model))
+    cache = new_cache(model)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
                 logits_to_keep=1)
     logits = out.logits[:, -1, :]  # (P, V)

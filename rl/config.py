@@ -57,9 +57,11 @@ class RLConfig:
     generation_batch_size: int = 32
     """Sequences generated at once."""
     micro_batch_size: int = 8
-    """Sequences per forward/backward pass (gradients accumulate to the full batch)."""
+    """Sequences per forward/backward pass (gradients accumulate to the full batch); rounded down to whole
+    groups, at least one, while prompts are shared."""
     gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass: less memory, about a third more compute."""
+    """Recompute activations in the backward pass: less memory, about a third more compute. Off, each
+    group's prompt is computed once for its G completions (exact, up to G times less prompt work)."""
     lr: float = 1e-6
     """Learning rate (AdamW, constant)."""
     weight_decay: float = 0.0

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from kolang.data.chat import format_prompt
-from kolang.generation import eos_ids, left_pad, sample
+from kolang.generation import eos_ids, left_pad, new_cache, sample
 
 
 @dataclass
@@ -112,3 +112,30 @@ def token_logprobs(model: Any, rollout: Rollout, temperature: float, device: Any
     logits = logits[:, :-1, :].float() / temperature  # (N, C, V) predicts completion tokens
     target = ids[:, -C:].unsqueeze(-1)  # (N, C, 1)
     return logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # (N, C)
+
+
+def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: float, device: Any) -> torch.Tensor:
+    """What `token_logprobs` returns, with each group's shared prompt computed once instead of G times.
+
+    Rows come in groups of `group_size` with the same prompt. The prompts run once, their KV cache
+    is repeated for each completion, and the completions run on top of it; gradients flow through
+    the shared prompt pass, so values and gradients equal the row-by-row computation. The prompt is
+    usually most of each sequence, so this divides a step's forward and backward work by up to G.
+    """
+    G, N = group_size, len(rollout)
+    if N % G:
+        raise ValueError(f"{N} rows do not split into groups of {G}")
+    first = torch.arange(0, N, G)
+    p_ids, p_mask = rollout.prompt_ids[first].to(device), rollout.prompt_mask[first].to(device)  # (N/G, P)
+    cache = new_cache(model)
+    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=(p_mask.cumsum(dim=1) - 1).clamp(min=0),
+                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    head = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # (N, 1, V) predicts each first completion token
+    cache.batch_repeat_interleave(G)
+    c_ids = rollout.completion_ids.to(device)  # (N, C)
+    C = c_ids.shape[1]
+    attn = torch.cat([p_mask.repeat_interleave(G, dim=0), torch.ones_like(c_ids)], dim=1)  # (N, P+C)
+    pos = p_mask.sum(dim=1).repeat_interleave(G).unsqueeze(1) + torch.arange(C, device=c_ids.device)  # (N, C)
+    rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, past_key_values=cache, use_cache=True).logits
+    logits = torch.cat([head, rest[:, :-1, :]], dim=1).float() / temperature  # (N, C, V)
+    return logits.gather(-1, c_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)

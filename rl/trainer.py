@@ -31,7 +31,7 @@ from kolang.rl.filtering import fill_batch, keep_groups
 from kolang.rl.loss import aggregate, per_token_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
 from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
-from kolang.rl.rollout import Rollout, encode_prompts, generate, token_logprobs
+from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
 
 # Fields of a metrics line that measure speed, not learning: they differ between identical runs.
 TIMING_FIELDS = ("step_time_s", "tokens_per_s", "elapsed_s")
@@ -203,16 +203,32 @@ class GRPOTrainer:
         keep = keep_groups(torch.tensor(acc), G, cfg.filter_low, cfg.filter_high)
         return groups, keep
 
+    @property
+    def _shared_prompts(self) -> bool:
+        # Gradient checkpointing in transformers drops the KV cache the shared prompt pass hands on.
+        return not self.cfg.gradient_checkpointing
+
+    def _micro_batch(self) -> int:
+        """Rows a forward pass: `micro_batch_size`, rounded down to whole groups (at least one) when prompts are shared."""
+        mb, G = self.cfg.micro_batch_size, self.cfg.group_size
+        return max(G, mb - mb % G) if self._shared_prompts else mb
+
+    def _score(self, model: Any, part: Rollout) -> torch.Tensor:
+        """Log-probs (n, C) of a micro-batch's completions (whole groups when prompts are shared)."""
+        if self._shared_prompts:
+            return group_logprobs(model, part, self.cfg.group_size, self.cfg.temperature, self.device)
+        return token_logprobs(model, part, self.cfg.temperature, self.device)
+
     def _logprobs(self, model: Any, ro: Rollout) -> torch.Tensor:
         """Log-probs (N, C) in micro-batches, without grad."""
-        mb = self.cfg.micro_batch_size
+        mb = self._micro_batch()
         with torch.no_grad():
-            return torch.cat([token_logprobs(model, ro.rows(list(range(i, min(i + mb, len(ro))))), self.cfg.temperature,
-                                             self.device) for i in range(0, len(ro), mb)]).cpu()
+            return torch.cat([self._score(model, ro.rows(list(range(i, min(i + mb, len(ro))))))
+                              for i in range(0, len(ro), mb)]).cpu()
 
     def _update(self, ro: Rollout, adv: torch.Tensor) -> dict[str, float]:
         """`num_iterations` optimizer steps on the batch; returns loss and token statistics."""
-        cfg, mb = self.cfg, self.cfg.micro_batch_size
+        cfg, mb = self.cfg, self._micro_batch()
         mask = ro.completion_mask.float()  # (N, C)
         old = self._logprobs(self.model, ro) if cfg.num_iterations > 1 else None
         ref = None
@@ -232,7 +248,7 @@ class GRPOTrainer:
                 rows = list(range(i, min(i + mb, N)))
                 part = ro.rows(rows)
                 m = mask[rows].to(self.device)
-                logp = token_logprobs(self.model, part, cfg.temperature, self.device)  # (n, C)
+                logp = self._score(self.model, part)  # (n, C)
                 old_lp = old[rows].to(self.device) if old is not None else logp.detach()
                 ref_lp = ref[rows].to(self.device) if ref is not None else None
                 tok_loss, info = per_token_loss(logp, old_lp, adv[rows].to(self.device), cfg.epsilon, cfg.epsilon_high,

@@ -7,7 +7,7 @@ import torch
 
 from kolang.rl.checkpoint import PromptSampler
 from kolang.rl.filtering import AllFilteredError, fill_batch, keep_groups
-from kolang.rl.rollout import completion_mask, encode_prompts, generate, left_pad, token_logprobs
+from kolang.rl.rollout import completion_mask, encode_prompts, generate, group_logprobs, left_pad, token_logprobs
 from kolang.tiny import byte_tokenizer, tiny_model
 
 
@@ -38,6 +38,31 @@ def test_left_padded_logprobs_equal_unpadded():
             logits = model(torch.cat([p, c])[None]).logits[0, len(p) - 1: -1]  # (n, V)
             want = torch.log_softmax(logits, -1).gather(-1, c[:, None])[:, 0]
             torch.testing.assert_close(lp[r, :n], want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["qwen2", "llama", "gemma2", "phi3", "gpt2", "gpt_neox", "lora"])
+def test_shared_prompt_logprobs_equal_row_by_row_values_and_gradients(family, one_thread):
+    """Computing each group's prompt once gives the same log-probs and the same weight gradients."""
+    torch.manual_seed(0)
+    model, tok = tiny_model("qwen2" if family == "lora" else family), byte_tokenizer()
+    if family == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear"))
+    prompts = encode_prompts(tok, ["짧은 질문", "a much longer question here", "세 번째"], 64)
+    ro = generate(model, tok, prompts, 3, 7, 1.0, 1.0, 9, seed=2)
+    weights = torch.rand(ro.completion_ids.shape)
+    grads = []
+    for fn in (lambda: token_logprobs(model, ro, 0.8, "cpu"), lambda: group_logprobs(model, ro, 3, 0.8, "cpu")):
+        model.zero_grad()
+        lp = fn()
+        (lp * ro.completion_mask * weights).sum().backward()
+        grads.append((lp.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (a, ga), (b, gb) = grads
+    m = ro.completion_mask.bool()
+    torch.testing.assert_close(a[m], b[m], atol=1e-5, rtol=1e-5)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
 
 
 def test_generate_is_seeded_and_leaves_global_rng_alone():
