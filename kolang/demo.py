@@ -23,24 +23,31 @@ from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
 
 
+# SFT data mixes of `Budget.sft`.
+SFT_MIXES = ("consistent", "codeswitch")
+
+
 @dataclass(frozen=True)
 class Budget:
     """The organism, the Korean set and the per-stage budgets shared by `kolang demo` and `kolang experiment`."""
 
     size: str = "full"
     """Organism size: full, or micro for a one-minute smoke run."""
-    method: str = "lape"
-    """Selection method for the Korean neurons."""
+    method: str = "ap"
+    """Selection method for the Korean neurons (AP: the set whose ablation the organism's card measures)."""
     top_fraction: float | None = 0.05
-    """Fraction of all neurons kept as the Korean set, ranked globally (LAPE on the organism: 5%)."""
+    """Fraction of all neurons kept as the Korean set, ranked globally (with AP: 5% each way)."""
     per_layer: int | None = None
     """Korean neurons selected in each layer, instead of --top-fraction."""
     tune_steps: int = 150
-    """Masked SFT steps (self-correcting code-switched traces mixed with plain Korean solutions)."""
+    """Masked SFT steps."""
+    sft: str = "consistent"
+    """SFT data: consistent (Korean questions with Korean solutions, English with English, half each)
+    or codeswitch (self-correcting code-switched traces, half, and Korean->Korean solutions)."""
     tune_lr: float = 1e-3
     """Tuning learning rate."""
-    rl_steps: int = 24
-    """GRPO steps after tuning."""
+    rl_steps: int = 100
+    """GRPO steps after tuning (about a second each on the organism)."""
     rl_lr: float = 3e-5
     """GRPO learning rate."""
     eval_problems: int = 80
@@ -49,6 +56,8 @@ class Budget:
     def __post_init__(self) -> None:
         if self.size not in ("full", "micro"):
             raise ConfigError(f"--size must be full or micro, got '{self.size}'")
+        if self.sft not in SFT_MIXES:
+            raise ConfigError(f"--sft must be one of {', '.join(SFT_MIXES)}, got '{self.sft}'")
         for name in ("tune_steps", "eval_problems"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 1")
@@ -119,18 +128,21 @@ def task_splits(cfg: "Budget", seed: int = 0):
     return sp["eval"][: cfg.eval_problems], sp["train"]
 
 
-def write_data(data_dir: Path, train, seed: int) -> dict[str, Any]:
-    """Discovery texts, self-correcting code-switched SFT traces and Korean RL prompts, from disjoint problems."""
+def write_data(data_dir: Path, train, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
+    """Discovery texts, SFT records (`SFT_MIXES`) and Korean RL prompts, from disjoint problems."""
     from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
     from kolang.data.sentences import parallel_sentences
     from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
 
     a, b, c = (200, 1400, 2400) if len(train) >= 2400 else (len(train) // 6, len(train) // 2, len(train))
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
-    # Half self-correcting code-switched traces, half plain Korean solutions: the traces' connective
-    # phrases are new to the organism, and the plain half anchors the solution language it already knows.
     mid = (a + b) // 2
-    sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
+    if sft_mix == "consistent":
+        # The English half keeps English questions answered in English: trained on Korean alone, the
+        # tuned neurons also switch English-prompt reasoning to Korean (0.92-0.97 on the organism).
+        sft = sft_records(train[a:mid], "ko", "ko") + sft_records(train[mid:b], "en", "en")
+    else:
+        sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
     random.Random(seed).shuffle(sft)
     rl = rl_records([p for p in train[b:c] if p.level >= 2], "ko")
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
@@ -202,7 +214,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
 
     organism = st.run("organism", lambda: {"model": str(build(cfg.size, cfg.cache, cfg.seed))}, say)["model"]
     held_out, train = task_splits(cfg, cfg.seed)
-    paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed), say)
+    paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed, cfg.sft), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
 

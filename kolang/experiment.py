@@ -2,8 +2,9 @@
 
 Arms share the data, the tuning budget (steps, batch, learning rate) and the RL budget; only what
 is tuned before RL differs (Korean neurons of the early layers, a layer-matched random set, LoRA or
-full tuning of the same layers, Korean neurons of the late layers, or nothing). One more arm runs
-RL alone with the accuracy reward only, the control for cross-lingual collapse. Each arm runs under
+full tuning of the same layers, Korean neurons of the late layers, or nothing). Two more arms run
+GRPO with the accuracy reward only, from the organism and from the Korean-neuron tuned model: the
+controls for cross-lingual collapse. Each arm runs under
 several seeds; the table reports mean ± standard deviation and `curves` the per-step means of
 accuracy and Korean-reasoning share over the RL run.
 """
@@ -26,6 +27,7 @@ ARMS: dict[str, tuple[str | None, str, float]] = {
     "rl_only_accuracy_reward": (None, "early", 0.0),
     "rl_only": (None, "early", 1.0),
     "ko_neurons_early+rl": ("neurons", "early", 1.0),
+    "ko_neurons_early+rl_accuracy_reward": ("neurons", "early", 0.0),
     "random_neurons_early+rl": ("random", "early", 1.0),
     "lora_early+rl": ("lora", "early", 1.0),
     "full_early+rl": ("full", "early", 1.0),
@@ -43,7 +45,7 @@ class ExperimentConfig(Budget):
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
     arms: tuple[str, ...] = tuple(ARMS)
-    """Arms to run (default: all seven)."""
+    """Arms to run (default: all eight)."""
     early: str = "0:2"
     """Early layers (tuned in the early-layer arms)."""
     late: str = "2:4"
@@ -105,7 +107,7 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     st = Stages(out, fresh)
     organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
     held_out, train = task_splits(cfg)
-    paths = st.run("data", lambda: write_data(out / "data", train, 0), say)
+    paths = st.run("data", lambda: write_data(out / "data", train, 0, cfg.sft), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
     base = st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
