@@ -34,8 +34,8 @@ ARMS: dict[str, tuple[str | None, str, float]] = {
     "ko_neurons_late+rl": ("neurons", "late", 1.0),
 }
 CURVES = ("accuracy", "target_share")  # metrics.jsonl fields averaged over seeds, step by step
-COLUMNS = ("tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share", "en_accuracy", "final_iou",
-           "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
+COLUMNS = ("tuned_ko_accuracy", "tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share",
+           "en_accuracy", "final_iou", "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
 
 
 @dataclass(frozen=True)
