@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from kolang.analysis.language import language_ratio
+from kolang.batching import IGNORE, completion_batch, completion_nll
 from kolang.data.chat import format_prompt
 from kolang.data.tasks import Problem, extract_answer
 from kolang.generation import eos_ids, sample
@@ -91,18 +92,8 @@ def reasoning_nll(model, tokenizer, problems: Sequence[Problem], prompt_lang: st
             prompt = tokenizer(format_prompt(tokenizer, p.question[prompt_lang]), add_special_tokens=False)["input_ids"]
             target = tokenizer(p.solution(reason_lang) + eos, add_special_tokens=False)["input_ids"]
             seqs.append((prompt + target, len(prompt)))
-        width = max(len(s) for s, _ in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        scored = torch.zeros((len(seqs), width), dtype=torch.bool)  # positions whose token is scored
-        for r, (s, n_prompt) in enumerate(seqs):
-            ids[r, :len(s)] = torch.tensor(s)
-            mask[r, :len(s)] = 1
-            scored[r, n_prompt:len(s)] = True
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(device),
-                                                reduction="none")  # (B, T-1)
-        keep = scored[:, 1:].to(device)
-        total += float((nll * keep).sum())
-        count += int(keep.sum())
+        ids, mask, labels = completion_batch(seqs, pad)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        total += float(completion_nll(logits, labels.to(device), reduction="sum"))
+        count += int((labels[:, 1:] != IGNORE).sum())
     return total / max(count, 1)

@@ -1,4 +1,5 @@
-"""Token-budget batching of variable-length texts, shared by every stage that reads a corpus."""
+"""Batching shared by every stage: token-budget batches of variable-length texts, and prompt +
+completion batches labelled for a loss on the completion only."""
 
 from __future__ import annotations
 
@@ -77,3 +78,31 @@ def encoded_batches(
                 counted[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
             counted &= ~torch.isin(input_ids, special_ids)
             yield Batch([start + j for j in rows], input_ids, attn, counted)
+
+
+IGNORE = -100  # label of tokens a loss skips (torch's cross_entropy ignore_index default)
+
+
+def completion_batch(seqs: Sequence[tuple[Sequence[int], int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded (input_ids, attention_mask, labels), each (B, T), of (token ids, prompt length) pairs.
+
+    Labels are the ids on each completion and `IGNORE` on its prompt and on padding, so a loss or NLL
+    over them reads only what the model would write. Organism training, SFT and the reasoning NLL of
+    evaluation all batch this way.
+    """
+    T = max(len(ids) for ids, _ in seqs)
+    input_ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    labels = torch.full((len(seqs), T), IGNORE, dtype=torch.long)
+    for b, (ids, n_prompt) in enumerate(seqs):
+        row = torch.as_tensor(list(ids), dtype=torch.long)
+        input_ids[b, :len(row)] = row
+        mask[b, :len(row)] = 1
+        labels[b, n_prompt:len(row)] = row[n_prompt:]
+    return input_ids, mask, labels
+
+
+def completion_nll(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy over the labelled (completion) tokens; logits (B, T, V), labels (B, T)."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                             ignore_index=IGNORE, reduction=reduction)

@@ -28,7 +28,8 @@ from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
 from kolang.layers import parse_layers
 from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
 from kolang.tuning.merge import save_merged
-from kolang.tuning.sftdata import IGNORE, collate, completion_loss, encode_sft
+from kolang.batching import IGNORE, completion_nll
+from kolang.tuning.sftdata import collate, encode_sft
 from kolang.tuning.trainable import KINDS, Trainable, prepare
 
 
@@ -161,7 +162,7 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
         rows = batch_rows(step, cfg.batch_size, len(enc.input_ids), cfg.seed)
         batch = {k: v.to(device) for k, v in collate(enc, rows, pad).items()}
         logits = tr.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
-        loss = completion_loss(logits, batch["labels"])
+        loss = completion_nll(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tr.mask is not None:

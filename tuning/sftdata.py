@@ -1,4 +1,4 @@
-"""SFT examples with the loss on the completion only: prompt tokens are labelled -100.
+"""SFT examples with the loss on the completion only: prompt tokens are labelled `IGNORE` (-100).
 
 A prompt and its completion are tokenised separately and concatenated, so the boundary between
 them is exact whatever the tokenizer merges. Samples longer than the max length are skipped and
@@ -13,19 +13,22 @@ from typing import Any
 
 import torch
 
+from kolang.batching import IGNORE, completion_batch
 from kolang.data.chat import format_prompt
 from kolang.errors import DataError
-
-IGNORE = -100  # label of tokens the loss skips (torch's cross_entropy ignore_index default)
-
 
 @dataclass
 class Encoded:
     """Tokenised SFT samples and how many records were dropped for length."""
 
     input_ids: list[list[int]]
-    labels: list[list[int]]  # -100 on prompt tokens
+    prompt_lens: list[int]  # the first prompt_lens[i] tokens of input_ids[i] are the prompt
     skipped: int  # records longer than max_length
+
+    @property
+    def labels(self) -> list[list[int]]:
+        """Per sample, its ids with `IGNORE` on the prompt tokens."""
+        return [[IGNORE] * p + ids[p:] for ids, p in zip(self.input_ids, self.prompt_lens, strict=True)]
 
 
 def split_record(rec: dict[str, Any], n: int) -> tuple[Any, str]:
@@ -46,7 +49,7 @@ def encode_sft(records: Sequence[dict[str, Any]], tokenizer: Any, max_length: in
     if not records:
         raise DataError("the SFT data holds no records")
     eos = tokenizer.eos_token_id
-    ids_out, labels_out, skipped = [], [], 0
+    ids_out, prompt_lens, skipped = [], [], 0
     for n, rec in enumerate(records, 1):
         prompt, completion = split_record(rec, n)
         if not completion.strip():
@@ -57,29 +60,14 @@ def encode_sft(records: Sequence[dict[str, Any]], tokenizer: Any, max_length: in
             skipped += 1
             continue
         ids_out.append(p + c)
-        labels_out.append([IGNORE] * len(p) + c)
+        prompt_lens.append(len(p))
     if not ids_out:
         raise DataError(f"all {len(records)} samples are longer than max_length={max_length} tokens; "
                         "raise --max-length or shorten the data")
-    return Encoded(ids_out, labels_out, skipped)
+    return Encoded(ids_out, prompt_lens, skipped)
 
 
 def collate(enc: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch of the given rows: input_ids, attention_mask, labels, each (B, T)."""
-    T = max(len(enc.input_ids[i]) for i in rows)
-    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    lab = torch.full((len(rows), T), IGNORE, dtype=torch.long)
-    att = torch.zeros((len(rows), T), dtype=torch.long)
-    for r, i in enumerate(rows):
-        n = len(enc.input_ids[i])
-        ids[r, :n] = torch.tensor(enc.input_ids[i])
-        lab[r, :n] = torch.tensor(enc.labels[i])
-        att[r, :n] = 1
+    ids, att, lab = completion_batch([(enc.input_ids[i], enc.prompt_lens[i]) for i in rows], pad_id)
     return {"input_ids": ids, "attention_mask": att, "labels": lab}
-
-
-def completion_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over completion tokens; logits (B, T, V), labels (B, T)."""
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE
-    )

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import transformers
 
+from kolang.batching import completion_batch
 from kolang.organism.config import OrganismConfig
 from kolang.organism.corpus import Example
 
@@ -57,19 +58,6 @@ def length_batches(lengths: list[int], batch_size: int, rng: random.Random, wind
     return batches
 
 
-def collate(seqs: list[tuple[list[int], int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded (input_ids, attention_mask, labels), each (batch, max_len); labels are -100 off-target."""
-    T = max(len(ids) for ids, _ in seqs)
-    input_ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    labels = torch.full((len(seqs), T), -100, dtype=torch.long)
-    for b, (ids, p) in enumerate(seqs):
-        input_ids[b, :len(ids)] = torch.tensor(ids)
-        mask[b, :len(ids)] = 1
-        labels[b, p:len(ids)] = torch.tensor(ids[p:])
-    return input_ids, mask, labels
-
-
 def lr_at(step: int, cfg: OrganismConfig) -> float:
     """Linear warm-up to `cfg.lr`, then a cosine decay to a tenth of it."""
     if step < cfg.warmup:
@@ -95,7 +83,7 @@ def train(model: torch.nn.Module, data: list[tuple[list[int], int]], cfg: Organi
     for step in range(cfg.steps):
         if not batches:
             batches = length_batches(lengths, cfg.batch_size, rng)
-        input_ids, mask, labels = collate([data[i] for i in batches.pop()], pad_id)
+        input_ids, mask, labels = completion_batch([data[i] for i in batches.pop()], pad_id)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
