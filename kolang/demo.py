@@ -13,7 +13,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Budget:
     or codeswitch (self-correcting code-switched traces, half, and Korean->Korean solutions)."""
     tune_lr: float = 1e-3
     """Tuning learning rate."""
-    rl_steps: int = 100
+    rl_steps: int = 200
     """GRPO steps after tuning (about a second each on the organism)."""
     rl_lr: float = 3e-5
     """GRPO learning rate."""
@@ -80,15 +80,30 @@ class DemoConfig(Budget):
 Say = Callable[[str], None]
 
 
-class Stages:
-    """The demo folder's ledger of finished stages (`stages.json`), so a rerun resumes where it stopped."""
+# Bump when a stage writes something different for the same settings, so older folders are not reused.
+STAGES_VERSION = 2
 
-    def __init__(self, out: Path, fresh: bool) -> None:
+
+class Stages:
+    """The demo folder's ledger of finished stages (`stages.json`), so a rerun resumes where it stopped.
+
+    The ledger records the settings its stages were run with (`key`); a rerun with other settings is
+    refused rather than silently reusing stages that no longer match them.
+    """
+
+    def __init__(self, out: Path, fresh: bool, key: dict[str, Any]) -> None:
         self.out, self.file = out, out / "stages.json"
         if fresh and out.exists():
             shutil.rmtree(out)
+        self.key = {"version": STAGES_VERSION, **key}
+        stored = json.loads(self.file.read_text()) if self.file.exists() else None
+        if stored is not None and stored.get("key") != self.key:
+            old = stored.get("key") or {}
+            changed = sorted(k for k in set(old) | set(self.key) if old.get(k) != self.key.get(k))
+            raise ConfigError(f"{out} holds stages run with other settings ({', '.join(changed)}); "
+                              "pass --fresh to start over there, or choose another --out")
         out.mkdir(parents=True, exist_ok=True)
-        self.done: dict[str, Any] = json.loads(self.file.read_text()) if self.file.exists() else {}
+        self.done: dict[str, Any] = stored["done"] if stored is not None else {}
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]], say: Say) -> dict[str, Any]:
         if name in self.done:
@@ -98,9 +113,14 @@ class Stages:
         result = fn()
         result["seconds"] = round(time.perf_counter() - t0, 1)
         self.done[name] = result
-        atomic_write_json(self.file, self.done)
+        atomic_write_json(self.file, {"key": self.key, "done": self.done})
         say(f"{name}: done in {result['seconds']:.0f}s")
         return result
+
+
+def budget_key(cfg: Budget) -> dict[str, Any]:
+    """The settings every stage's output depends on: the `Budget` fields (not, say, which arms or seeds run)."""
+    return {f.name: to_dict(cfg)[f.name] for f in fields(Budget)}
 
 
 def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
@@ -118,23 +138,31 @@ def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> 
     return row
 
 
-def task_splits(cfg: "Budget", seed: int = 0):
-    """(held-out problems, training problems): the organism's own held-out set comes first in its split."""
-    from kolang.data.tasks import splits
+def task_splits(cfg: "Budget", seed: int = 0, n_unseen: int = 3000):
+    """(held-out problems, the organism's training problems, `n_unseen` problems it never saw).
+
+    All three are consecutive slices of one `tasks.generate` stream, which never repeats a question:
+    the first two are exactly the organism's own split (held-out first), the unseen ones come after.
+    RL draws its prompts from the unseen ones, so GRPO is rewarded for solving new problems rather
+    than for recalling the answers of problems the organism was trained on.
+    """
+    from kolang.data.tasks import generate
     from kolang.organism.config import get_config
 
     ocfg = get_config(cfg.size)
-    sp = splits(seed, ocfg.n_problems, 4 * ocfg.n_eval, 0)
-    return sp["eval"][: cfg.eval_problems], sp["train"]
+    n_eval = 4 * ocfg.n_eval  # the organism's held-out split (see organism.build)
+    allp = generate(n_eval + ocfg.n_problems + n_unseen, seed)
+    return allp[:n_eval][: cfg.eval_problems], allp[n_eval:n_eval + ocfg.n_problems], allp[n_eval + ocfg.n_problems:]
 
 
-def write_data(data_dir: Path, train, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
-    """Discovery texts, SFT records (`SFT_MIXES`) and Korean RL prompts, from disjoint problems."""
+def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
+    """Discovery texts and SFT records (`SFT_MIXES`) from disjoint training problems; Korean RL prompts
+    (levels 2-4) from the `unseen` problems."""
     from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
     from kolang.data.sentences import parallel_sentences
     from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
 
-    a, b, c = (200, 1400, 2400) if len(train) >= 2400 else (len(train) // 6, len(train) // 2, len(train))
+    a, b = (200, 1400) if len(train) >= 1400 else (len(train) // 6, len(train) // 2)
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
     mid = (a + b) // 2
     if sft_mix == "consistent":
@@ -144,7 +172,7 @@ def write_data(data_dir: Path, train, seed: int, sft_mix: str = "consistent") ->
     else:
         sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
     random.Random(seed).shuffle(sft)
-    rl = rl_records([p for p in train[b:c] if p.level >= 2], "ko")
+    rl = rl_records([p for p in unseen if p.level >= 2], "ko")
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
             "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),
             "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl)]}
@@ -207,14 +235,15 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     from kolang.organism import build
 
     out = Path(out)
-    st = Stages(out, fresh)
+    key = {k: v for k, v in to_dict(cfg).items() if k != "cache"}  # where the organism is cached changes nothing
+    st = Stages(out, fresh, key)
     atomic_write_json(out / "demo_config.json", to_dict(cfg))
     evals = out / "eval"
     evals.mkdir(exist_ok=True)
 
     organism = st.run("organism", lambda: {"model": str(build(cfg.size, cfg.cache, cfg.seed))}, say)["model"]
-    held_out, train = task_splits(cfg, cfg.seed)
-    paths = st.run("data", lambda: write_data(out / "data", train, cfg.seed, cfg.sft), say)
+    held_out, train, unseen = task_splits(cfg, cfg.seed)
+    paths = st.run("data", lambda: write_data(out / "data", train, unseen, cfg.seed, cfg.sft), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
 

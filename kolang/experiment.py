@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kolang.demo import Budget, Say, Stages, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
+from kolang.demo import Budget, Say, Stages, budget_key, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
 from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
 
@@ -104,10 +104,10 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     from kolang.organism import build
 
     out = Path(out)
-    st = Stages(out, fresh)
+    st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late})
     organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
-    held_out, train = task_splits(cfg)
-    paths = st.run("data", lambda: write_data(out / "data", train, 0, cfg.sft), say)
+    held_out, train, unseen = task_splits(cfg)
+    paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)
     neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
     base = st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)

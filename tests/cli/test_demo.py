@@ -15,7 +15,7 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
             "--eval-problems", "3", "--per-layer", "4", "--layers", "0:1", "--method", "contrast"]
     main(argv)
     out = tmp_path / "demo"
-    stages = json.loads((out / "stages.json").read_text())
+    stages = json.loads((out / "stages.json").read_text())["done"]
     assert list(stages) == ["organism", "data", "discover", "validate", "eval_base", "tune", "eval_tuned", "rl",
                             "eval_rl", "logit_lens"]
     assert (out / "neurons" / "neurons.json").is_file() and (out / "validate" / "validation.json").is_file()
@@ -24,6 +24,24 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     assert "plotly" in html.lower() and "report" in capsys.readouterr().err
     main(argv)  # everything reused
     assert capsys.readouterr().err.count("reused") == len(stages)
+    with pytest.raises(SystemExit) as e:  # other settings: refused, nothing reused or overwritten
+        main([*argv, "--rl-steps", "2"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "rl_steps" in err and "--fresh" in err
+    assert json.loads((out / "stages.json").read_text())["done"] == stages
+
+
+def test_rl_prompts_are_problems_the_organism_never_trained_on():
+    from kolang.data.tasks import splits
+    from kolang.demo import DemoConfig, task_splits
+    from kolang.organism.config import get_config
+
+    cfg = DemoConfig(size="micro")
+    held, train, unseen = task_splits(cfg, seed=3, n_unseen=200)
+    ocfg = get_config("micro")
+    own = splits(3, ocfg.n_problems, 4 * ocfg.n_eval, 0)  # exactly what the organism is built from
+    assert train == own["train"] and held == own["eval"][: cfg.eval_problems]
+    assert len(unseen) == 200 and not {p.id for p in unseen} & {p.id for p in own["train"] + own["eval"]}
 
 
 def test_experiment_summary_is_mean_and_sd_over_seeds():
