@@ -3,7 +3,10 @@
 Sources, the first being the start:
   --run RUN (kolang rl)   the run's starting model (--model in its config.json), then every
                           `checkpoints/step-N/` loaded into the same policy (full, lora or neurons);
-  --run RUN (HF/TRL)      `checkpoint-N/` model directories (--base, or the first checkpoint, is the start);
+  --run RUN (HF/TRL)      `checkpoint-N/` model directories (--base, or the first checkpoint, is the start),
+                          or adapter-only ones (a Trainer or TRL run with a peft_config): each adapter is
+                          applied to a fresh copy of its base (--base, or the adapter's base_model_name_or_path),
+                          which is the start;
   --models A B C          model directories in training order.
 """
 
@@ -66,6 +69,36 @@ def _model_dirs(dirs: list[tuple[int, Path]], load: Any) -> tuple[Any, Any, Iter
     return hf, tok, steps()
 
 
+def _adapter_dirs(found: list[tuple[int, Path]], base: Path | None,
+                  load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """Start model (the base), tokenizer and (step, label, base + adapter) for PEFT adapter-only checkpoints."""
+    from peft import PeftModel
+
+    import kolang.tuning  # noqa: F401  registers the sparse neuron adapter as a PEFT tuner
+
+    first = found[0][1] / "adapter_config.json"
+    if base is None:
+        try:
+            named = json.loads(first.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise RunDirError(f"{first} is not a PEFT adapter config: {e}") from None
+        base = Path(named) if named else None
+    if base is None or not (base / "config.json").is_file():
+        raise RunDirError(f"{found[0][1]} holds an adapter only and its base model ({base or 'not named'}) is not a "
+                          "local model directory; pass it with --base DIR")
+    hf, tok = load(base)
+
+    def steps() -> Iterator[tuple[int, str, Any]]:
+        for step, d in found:
+            try:
+                model = PeftModel.from_pretrained(load(base)[0], str(d))
+            except (ValueError, KeyError, RuntimeError, OSError) as e:
+                raise RunDirError(f"cannot apply the adapter in {d} to {base}: {str(e).splitlines()[0]}") from None
+            yield step, str(d), model.eval()
+
+    return hf, tok, steps()
+
+
 def _sources(run: Path | None, models: list[Path], base: Path | None, load: Any):
     if run is not None and models:
         raise ConfigError("give --run or --models, not both")
@@ -86,6 +119,11 @@ def _sources(run: Path | None, models: list[Path], base: Path | None, load: Any)
     if not found:
         raise RunDirError(f"{run} holds neither kolang checkpoints (checkpoints/step-N/) nor Trainer checkpoints "
                           "(checkpoint-N/); pass --models A B … instead")
+    adapters = [(step, d) for step, d in found if (d / "adapter_config.json").is_file() and not (d / "config.json").is_file()]
+    if adapters:
+        if len(adapters) != len(found):
+            raise RunDirError(f"{run} mixes adapter-only and full-model checkpoints; pass --models A B … instead")
+        return _adapter_dirs(adapters, base, load)
     return _model_dirs(([(0, base)] if base is not None else []) + found, load)
 
 

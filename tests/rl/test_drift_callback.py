@@ -114,3 +114,41 @@ def test_callback_in_trl_grpo(tmp_path):
     recs = lines(tmp_path / "trl" / "drift.jsonl")
     assert [r["step"] for r in recs] == [0, 1, 2] and recs[0]["delta_other"] == 0
     assert recs[-1]["delta_other"] > 0  # the update reached the weights the tracker reads
+
+
+def test_cli_reads_adapter_only_checkpoints(tmp_path, capsys):
+    """A Trainer/TRL run with a peft_config saves adapters only; `kolang drift --run` applies each to the base."""
+    import shutil
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from kolang.cli import main
+    from kolang.models import load_model
+
+    base = save_tiny(tmp_path / "base", "qwen2")
+    run = tmp_path / "trl"
+    for step, scale in ((2, 0.05), (4, 0.10)):  # the later checkpoint has moved twice as far
+        torch.manual_seed(0)  # the same A matrices and the same direction of B, so the delta scales with B
+        model = get_peft_model(load_model(base)[0], LoraConfig(r=2, target_modules=["gate_proj", "up_proj", "down_proj"]))
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.data = torch.randn_like(p) * scale
+        model.save_pretrained(run / f"checkpoint-{step}")
+    ns_dir = tracker(tiny_model("qwen2"), 1).ns.save(tmp_path / "ns")
+    with pytest.raises(SystemExit) as e:
+        main(["drift", "--run", str(run), "--neurons", str(ns_dir), "--probe-size", "4", "--probe-seed", "1",
+              "--max-length", "64"])
+        raise SystemExit(0)
+    assert e.value.code == 0, capsys.readouterr().err
+    recs = {r["step"]: r for r in lines(run / "drift" / "drift.jsonl")}
+    assert sorted(recs) == [0, 2, 4] and recs[0]["delta_selected"] == 0
+    assert 0 < recs[2]["delta_selected"] < recs[4]["delta_selected"]
+    assert recs[4]["delta_selected"] == pytest.approx(2 * recs[2]["delta_selected"], rel=1e-4)  # B·A is linear in B
+    # without a usable base: one line, exit 2
+    (run / "checkpoint-2" / "adapter_config.json").write_text(
+        (run / "checkpoint-2" / "adapter_config.json").read_text().replace(str(base), str(tmp_path / "gone")))
+    shutil.rmtree(run / "checkpoint-4")
+    with pytest.raises(SystemExit) as e:
+        main(["drift", "--run", str(run), "--neurons", str(ns_dir), "--out", str(tmp_path / "d2")])
+    assert e.value.code == 2 and "--base" in capsys.readouterr().err
