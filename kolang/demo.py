@@ -97,8 +97,11 @@ class Stages:
             shutil.rmtree(out)
         self.key = {"version": STAGES_VERSION, **key}
         stored = json.loads(self.file.read_text()) if self.file.exists() else None
-        if stored is not None and stored.get("key") != self.key:
-            old = stored.get("key") or {}
+        if stored is not None and "key" not in stored:
+            raise ConfigError(f"{out} holds stages from an earlier kolang version; pass --fresh to start over there, "
+                              "or choose another --out")
+        if stored is not None and stored["key"] != self.key:
+            old = stored["key"]
             changed = sorted(k for k in set(old) | set(self.key) if old.get(k) != self.key.get(k))
             raise ConfigError(f"{out} holds stages run with other settings ({', '.join(changed)}); "
                               "pass --fresh to start over there, or choose another --out")

@@ -66,3 +66,13 @@ def test_experiment_curves_are_step_means_over_seeds(tmp_path):
             {"arm": "b", "curve": None}]
     # Seeds are averaged over the steps all of them reached; an arm without curves is left out.
     assert mean_curves(runs, ("a", "b")) == {"a": {"accuracy": [0.25, 0.5], "target_share": [0.2, 0.4]}}
+
+
+def test_a_stage_ledger_from_an_earlier_version_is_refused(tmp_path):
+    from kolang.demo import Stages
+    from kolang.errors import ConfigError
+
+    (tmp_path / "stages.json").write_text(json.dumps({"organism": {"model": "x"}}))  # the ledger before settings keys
+    with pytest.raises(ConfigError, match="earlier kolang version"):
+        Stages(tmp_path, False, {"rl_steps": 1})
+    assert Stages(tmp_path, True, {"rl_steps": 1}).done == {}  # --fresh starts over
