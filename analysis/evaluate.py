@@ -13,7 +13,7 @@ import torch
 
 from kolang.analysis.language import language_ratio
 from kolang.batching import IGNORE, completion_batch, completion_nll
-from kolang.data.chat import format_prompt
+from kolang.data.chat import encode_exchange, format_prompt
 from kolang.data.tasks import Problem, extract_answer
 from kolang.generation import eos_ids, sample
 
@@ -84,14 +84,10 @@ def reasoning_nll(model, tokenizer, problems: Sequence[Problem], prompt_lang: st
     """
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    eos = tokenizer.eos_token or ""
     total, count = 0.0, 0
     for start in range(0, len(problems), batch_size):
-        seqs = []
-        for p in problems[start:start + batch_size]:
-            prompt = tokenizer(format_prompt(tokenizer, p.question[prompt_lang]), add_special_tokens=False)["input_ids"]
-            target = tokenizer(p.solution(reason_lang) + eos, add_special_tokens=False)["input_ids"]
-            seqs.append((prompt + target, len(prompt)))
+        seqs = [encode_exchange(tokenizer, p.question[prompt_lang], p.solution(reason_lang))
+                for p in problems[start:start + batch_size]]
         ids, mask, labels = completion_batch(seqs, pad)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
         total += float(completion_nll(logits, labels.to(device), reduction="sum"))

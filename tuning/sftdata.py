@@ -1,7 +1,7 @@
 """SFT examples with the loss on the completion only: prompt tokens are labelled `IGNORE` (-100).
 
-A prompt and its completion are tokenised separately and concatenated, so the boundary between
-them is exact whatever the tokenizer merges. Samples longer than the max length are skipped and
+A prompt and its completion are tokenised separately and concatenated (`encode_exchange`), so the
+boundary between them is exact whatever the tokenizer merges. Samples longer than the max length are skipped and
 counted, never truncated: a cut-off completion would teach the model to stop mid-answer.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from kolang.batching import IGNORE, completion_batch
-from kolang.data.chat import format_prompt
+from kolang.data.chat import encode_exchange
 from kolang.errors import DataError
 
 @dataclass
@@ -48,19 +48,17 @@ def encode_sft(records: Sequence[dict[str, Any]], tokenizer: Any, max_length: in
     """Tokenise records into completion-only-loss samples; raise if none fits in `max_length`."""
     if not records:
         raise DataError("the SFT data holds no records")
-    eos = tokenizer.eos_token_id
     ids_out, prompt_lens, skipped = [], [], 0
     for n, rec in enumerate(records, 1):
         prompt, completion = split_record(rec, n)
         if not completion.strip():
             raise DataError(f"record {n} has an empty completion")
-        p = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
-        c = tokenizer(completion, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
-        if len(p) + len(c) > max_length:
+        ids, n_prompt = encode_exchange(tokenizer, prompt, completion)
+        if len(ids) > max_length:
             skipped += 1
             continue
-        ids_out.append(p + c)
-        prompt_lens.append(len(p))
+        ids_out.append(ids)
+        prompt_lens.append(n_prompt)
     if not ids_out:
         raise DataError(f"all {len(records)} samples are longer than max_length={max_length} tokens; "
                         "raise --max-length or shorten the data")

@@ -15,3 +15,14 @@ def format_prompt(tokenizer: Any, prompt: str | list[dict[str, str]]) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return "\n".join(m["content"] for m in messages) + "\n"
+
+
+def encode_exchange(tokenizer: Any, prompt: str | list[dict[str, str]], completion: str) -> tuple[list[int], int]:
+    """Token ids of `prompt` as the model sees it (`format_prompt`), then `completion` and the eos
+    token, and the prompt's length. The two parts are tokenised separately, so the boundary between
+    them is exact whatever the tokenizer merges; what follows the prompt is what the model writes.
+    """
+    p = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    c = tokenizer(completion, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
+    return p + c, len(p)
