@@ -28,6 +28,11 @@ def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return ids, mask
 
 
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids (B, T) that count real tokens only, so a left-padded row sees the positions it would alone."""
+    return (mask.cumsum(dim=1) - 1).clamp(min=0)
+
+
 def next_tokens(logits: torch.Tensor, temperature: float, top_p: float,
                 generator: torch.Generator | None) -> torch.Tensor:
     """One token a row from `logits` (n, V): argmax at temperature 0, else nucleus sampling."""
@@ -81,7 +86,7 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, st
     stops = torch.tensor(sorted(set(int(s) for s in stop_ids)), dtype=torch.long, device=device)
     ids, mask = left_pad(prompts, pad_id)
     ids, mask = ids.to(device), mask.to(device)
-    pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    pos = positions(mask)
     cache = new_cache(model)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
                 logits_to_keep=1)

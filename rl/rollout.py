@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from kolang.data.chat import format_prompt
-from kolang.generation import eos_ids, left_pad, new_cache, sample
+from kolang.generation import eos_ids, left_pad, new_cache, positions, sample
 
 
 @dataclass
@@ -106,12 +106,16 @@ def token_logprobs(model: Any, rollout: Rollout, temperature: float, device: Any
     """
     ids = torch.cat([rollout.prompt_ids, rollout.completion_ids], dim=1).to(device)  # (N, P+C)
     attn = torch.cat([rollout.prompt_mask, torch.ones_like(rollout.completion_ids)], dim=1).to(device)  # (N, P+C)
-    pos = (attn.cumsum(dim=1) - 1).clamp(min=0)
     C = rollout.completion_ids.shape[1]
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=C + 1, use_cache=False).logits  # (N, C+1, V)
-    logits = logits[:, :-1, :].float() / temperature  # (N, C, V) predicts completion tokens
-    target = ids[:, -C:].unsqueeze(-1)  # (N, C, 1)
-    return logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # (N, C)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=positions(attn), logits_to_keep=C + 1,
+                   use_cache=False).logits  # (N, C+1, V)
+    return _chosen_logprobs(logits[:, :-1, :], ids[:, -C:], temperature)  # logits[:, t] predicts completion token t
+
+
+def _chosen_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probs (N, C) of tokens `ids` (N, C) under `logits` (N, C, V) at `temperature`."""
+    logits = logits.float() / temperature
+    return logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: float, device: Any) -> torch.Tensor:
@@ -128,8 +132,8 @@ def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: f
     first = torch.arange(0, N, G)
     p_ids, p_mask = rollout.prompt_ids[first].to(device), rollout.prompt_mask[first].to(device)  # (N/G, P)
     cache = new_cache(model)
-    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=(p_mask.cumsum(dim=1) - 1).clamp(min=0),
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
     head = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # (N, 1, V) predicts each first completion token
     cache.batch_repeat_interleave(G)
     c_ids = rollout.completion_ids.to(device)  # (N, C)
@@ -137,5 +141,4 @@ def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: f
     attn = torch.cat([p_mask.repeat_interleave(G, dim=0), torch.ones_like(c_ids)], dim=1)  # (N, P+C)
     pos = p_mask.sum(dim=1).repeat_interleave(G).unsqueeze(1) + torch.arange(C, device=c_ids.device)  # (N, C)
     rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, past_key_values=cache, use_cache=True).logits
-    logits = torch.cat([head, rest[:, :-1, :]], dim=1).float() / temperature  # (N, C, V)
-    return logits.gather(-1, c_ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return _chosen_logprobs(torch.cat([head, rest[:, :-1, :]], dim=1), c_ids, temperature)  # (N, C, V) logits
