@@ -123,7 +123,8 @@ class Stages:
 
 def budget_key(cfg: Budget) -> dict[str, Any]:
     """The settings every stage's output depends on: the `Budget` fields (not, say, which arms or seeds run)."""
-    return {f.name: to_dict(cfg)[f.name] for f in fields(Budget)}
+    settings = to_dict(cfg)
+    return {f.name: settings[f.name] for f in fields(Budget)}
 
 
 def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
@@ -144,18 +145,14 @@ def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> 
 def task_splits(cfg: "Budget", seed: int = 0, n_unseen: int = 3000):
     """(held-out problems, the organism's training problems, `n_unseen` problems it never saw).
 
-    All three are consecutive slices of one `tasks.generate` stream, which never repeats a question:
-    the first two are exactly the organism's own split (held-out first), the unseen ones come after.
-    RL draws its prompts from the unseen ones, so GRPO is rewarded for solving new problems rather
-    than for recalling the answers of problems the organism was trained on.
+    The first two are exactly the organism's own split (`OrganismConfig.problems`). RL draws its
+    prompts from the unseen ones, so GRPO is rewarded for solving new problems rather than for
+    recalling the answers of problems the organism was trained on.
     """
-    from kolang.data.tasks import generate
     from kolang.organism.config import get_config
 
-    ocfg = get_config(cfg.size)
-    n_eval = 4 * ocfg.n_eval  # the organism's held-out split (see organism.build)
-    allp = generate(n_eval + ocfg.n_problems + n_unseen, seed)
-    return allp[:n_eval][: cfg.eval_problems], allp[n_eval:n_eval + ocfg.n_problems], allp[n_eval + ocfg.n_problems:]
+    sp = get_config(cfg.size).problems(seed, n_unseen)
+    return sp["eval"][: cfg.eval_problems], sp["train"], sp["unseen"]
 
 
 def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
@@ -238,9 +235,9 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     from kolang.organism import build
 
     out = Path(out)
-    key = {k: v for k, v in to_dict(cfg).items() if k != "cache"}  # where the organism is cached changes nothing
-    st = Stages(out, fresh, key)
-    atomic_write_json(out / "demo_config.json", to_dict(cfg))
+    settings = to_dict(cfg)
+    st = Stages(out, fresh, {k: v for k, v in settings.items() if k != "cache"})  # the cache's place changes nothing
+    atomic_write_json(out / "demo_config.json", settings)
     evals = out / "eval"
     evals.mkdir(exist_ok=True)
 

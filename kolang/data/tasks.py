@@ -240,12 +240,19 @@ def generate(n: int, seed: int, levels: Sequence[int] = LEVELS) -> list[Problem]
     return out
 
 
-def splits(seed: int, n_train: int, n_eval: int, n_probe: int, levels: Sequence[int] = LEVELS) -> dict[str, list[Problem]]:
-    """Disjoint train / eval / probe sets (no question appears in two), each balanced across levels."""
-    # `generate` never repeats a question, so consecutive slices of its output are disjoint; the
-    # held-out sets come first so their content does not depend on `n_train`.
-    allp = generate(n_train + n_eval + n_probe, seed, levels)
-    return {"eval": allp[:n_eval], "probe": allp[n_eval:n_eval + n_probe], "train": allp[n_eval + n_probe:]}
+def splits(seed: int, n_train: int, n_eval: int, n_probe: int, levels: Sequence[int] = LEVELS,
+           n_unseen: int = 0) -> dict[str, list[Problem]]:
+    """Disjoint train / eval / probe / unseen sets (no question appears in two), each balanced across levels.
+
+    `unseen` comes after `train`, so asking for it leaves the other sets as they are: problems a model
+    trained on this split's `train` has never seen.
+    """
+    # `generate` never repeats a question and a longer stream starts with the shorter one, so
+    # consecutive slices of its output are disjoint; the held-out sets come first so their content
+    # does not depend on `n_train`.
+    allp = generate(n_eval + n_probe + n_train + n_unseen, seed, levels)
+    t = n_eval + n_probe
+    return {"eval": allp[:n_eval], "probe": allp[n_eval:t], "train": allp[t:t + n_train], "unseen": allp[t + n_train:]}
 
 
 # ---- exporters in the formats of the design's data contracts --------------------------------------

@@ -86,13 +86,12 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
 
 def _train_and_save(cfg: OrganismConfig, out: Path, seed: int, progress: Progress | None) -> None:
     from kolang.analysis.evaluate import evaluate
-    from kolang.data.tasks import splits
     from kolang.organism.corpus import build_examples, corpus_texts, mix_counts
     from kolang.organism.tokenizer import save_tokenizer, train_tokenizer
     from kolang.organism.train import make_model, tokenize, train
 
     t0 = time.perf_counter()
-    sp = splits(seed, cfg.n_problems, 4 * cfg.n_eval, 0)
+    sp = cfg.problems(seed)
     tok = train_tokenizer(corpus_texts(sp["train"][:4000], 2000, seed), cfg.vocab_size)
     examples = build_examples(sp["train"], cfg.mix, tok, seed)
     data = tokenize(examples, tok, cfg.max_len)

@@ -83,6 +83,13 @@ class OrganismConfig:
         """Plain dict for card.json."""
         return asdict(self)
 
+    def problems(self, seed: int, n_unseen: int = 0) -> dict[str, list[Any]]:
+        """The organism's word problems: `train` (what it is trained on), `eval` (held out, 4 x n_eval)
+        and `n_unseen` further problems it never saw (`unseen`), from `tasks.splits`."""
+        from kolang.data.tasks import splits
+
+        return splits(seed, self.n_problems, 4 * self.n_eval, 0, n_unseen=n_unseen)
+
 
 SIZES = {
     "full": OrganismConfig(size="full", vocab_size=1536, hidden_size=128, intermediate_size=512, num_layers=4,

@@ -112,6 +112,10 @@ def test_splits_disjoint_and_balanced():
     assert {lv: sum(p.level == lv for p in sp["eval"]) for lv in (1, 2, 3, 4)} == {1: 20, 2: 20, 3: 20, 4: 20}
     # the held-out sets do not depend on how much training data is asked for
     assert [p.id for p in splits(0, 10, 80, 40)["eval"]] == [p.id for p in sp["eval"]]
+    # problems after the training set: disjoint from every other set, which stay as they were
+    more = splits(0, n_train=600, n_eval=80, n_probe=40, n_unseen=50)
+    assert all(more[k] == sp[k] for k in ("train", "eval", "probe")) and len(more["unseen"]) == 50
+    assert not {json.dumps(p.question, sort_keys=True) for p in more["unseen"]} & set().union(*content.values())
 
 
 def test_render_step_keeps_a_wrong_result():
