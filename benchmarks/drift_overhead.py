@@ -30,13 +30,14 @@ from pathlib import Path
 import torch
 
 
-def one_run(a: argparse.Namespace, demo: Path, tracked: bool, every: int) -> dict:
+def one_run(a: argparse.Namespace, tracked: bool) -> dict:
     """Train one GRPO run; its wall time and, if tracked, the tracker's own time."""
     from kolang.analysis.drift import DriftConfig
     from kolang.rl.config import RLConfig
     from kolang.rl.drift import DRIFT_FILE, attach_neurons
     from kolang.rl.trainer import GRPOTrainer
 
+    demo = a.demo
     out = Path(tempfile.mkdtemp()) / "run"
     cfg = RLConfig(model=str(demo / "tune" / "merged"), data=str(demo / "data" / "rl.jsonl"), out=str(out),
                    target="ko", steps=a.steps, prompts_per_step=8, group_size=6, max_completion_length=64, lr=3e-5,
@@ -44,7 +45,7 @@ def one_run(a: argparse.Namespace, demo: Path, tracked: bool, every: int) -> dic
     trainer = GRPOTrainer(cfg)
     t0 = time.perf_counter()
     if tracked:
-        attach_neurons(trainer, demo / "neurons", DriftConfig(every=every))
+        attach_neurons(trainer, demo / "neurons", DriftConfig(every=a.every))
     trainer.train()
     wall = time.perf_counter() - t0
     measures = [json.loads(x)["measure_s"] for x in (out / DRIFT_FILE).read_text().splitlines()] if tracked else []
@@ -68,7 +69,7 @@ def main() -> None:
     runs: dict[bool, list[dict]] = {False: [], True: []}
     for r in range(a.repeats):
         for tracked in ((False, True) if r % 2 == 0 else (True, False)):
-            res = one_run(a, a.demo, tracked, a.every)
+            res = one_run(a, tracked)
             runs[tracked].append(res)
             print(f"repeat {r}: drift {'on ' if tracked else 'off'} {res['wall_s']:7.2f} s"
                   + (f"  (tracker {res['drift_s']:.2f} s in {res['measurements']} measurements)" if tracked else ""),
