@@ -19,61 +19,30 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
+from kolang.analysis.config import DEFAULT_EVERY, DEFAULT_PROBE_SIZE, WEIGHT_MODES, DriftConfig
 from kolang.arch import resolve
+from kolang.data.sentences import parallel_sentences
+from kolang.data.tasks import discovery_records, generate
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.io import append_jsonl
 from kolang.neurons.neuronset import NeuronSet
+from kolang.neurons.select import REGISTRY, get_method, select_neurons
 from kolang.neurons.stats import ActivationStats, collect_stats
 
-# On the organism's GRPO loop (the demo's RL stage: 8 prompts x G=6, 64 tokens, 2 CPU threads) a step
-# takes about 0.8 s and one measurement with a 32-per-language probe 0.11-0.16 s, so measuring every
-# 10 steps costs about 2% of the run's wall time (benchmarks/drift_overhead.py).
-DEFAULT_EVERY = 10
-DEFAULT_PROBE_SIZE = 32  # probe texts per language
-WEIGHT_MODES = ("trainable", "neurons", "all")
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    """How drift is measured during or after training."""
-
-    every: int = DEFAULT_EVERY
-    """Measure every this many optimizer steps (and at the last step)."""
-    probe_size: int = DEFAULT_PROBE_SIZE
-    """Bundled probe texts per language (half word problems, half sentences) when no probe file is given."""
-    probe_seed: int = 0
-    """Seed of the bundled probe: the same seed gives the same probe."""
-    max_length: int = 128
-    """Truncate each probe text to this many tokens."""
-    token_budget: int = 8192
-    """Tokens per forward batch when reading the probe."""
-    weights: str = "trainable"
-    """Weights copied at the start for deltas: trainable (what can change), neurons (MLP neuron weights only), all."""
-
-    def __post_init__(self) -> None:
-        if self.every < 1 or self.probe_size < 1:
-            raise ConfigError(f"--every and --probe-size must be at least 1, got {self.every} and {self.probe_size}")
-        if self.max_length < 2 or self.token_budget < self.max_length:
-            raise ConfigError("need --max-length >= 2 and --token-budget >= --max-length")
-        if self.weights not in WEIGHT_MODES:
-            raise ConfigError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, got '{self.weights}'")
-
-
 # ---- probe set ------------------------------------------------------------------------------------
+
 
 def probe_set_from_tasks(n: int = DEFAULT_PROBE_SIZE, seed: int = 0, langs: Sequence[str] = ("ko", "en"),
                          ) -> tuple[list[str], list[str]]:
     """`n` parallel probe texts per language from the bundled data: half word problems with their
     solutions, half everyday sentences; the same seed gives the same probe. Returns (texts, langs)."""
-    from kolang.data.sentences import parallel_sentences
-    from kolang.data.tasks import discovery_records, generate
 
     langs = list(dict.fromkeys(langs))
     if n < 1:
@@ -144,14 +113,10 @@ def effective_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, boo
     `ModelMap.neuron_slices` and a LoRA or sparse-neuron run is measured like a full one. Adapter
     bias deltas (the sparse adapter's optional bias) are not folded in.
     """
-    try:
-        from peft.tuners.tuners_utils import BaseTunerLayer
-    except ImportError:  # pragma: no cover - peft is a dependency
-        BaseTunerLayer = ()
     base = base_model(model)
     tuned: list[str] = []
     for mname, mod in base.named_modules():
-        if not (BaseTunerLayer and isinstance(mod, BaseTunerLayer)) or any(mname.startswith(t) for t in tuned):
+        if not isinstance(mod, BaseTunerLayer) or any(mname.startswith(t) for t in tuned):
             continue
         tuned.append(mname + ".")
         inner = mod.get_base_layer()
@@ -231,7 +196,6 @@ class DriftTracker:
 
     def _selection(self, override: Mapping[str, Any] | None) -> dict[str, Any]:
         """Keyword arguments of `select_neurons` that reproduce the set's selection on the probe."""
-        from kolang.neurons.select import REGISTRY, get_method
 
         ns = self.ns
         if ns.target not in self.languages:
@@ -257,7 +221,6 @@ class DriftTracker:
 
     def _observe(self, model: nn.Module) -> tuple[ActivationStats, torch.Tensor, torch.Tensor | None]:
         """Probe statistics, the re-selected (L, W) mask and its (L, W) scores (None if nothing passed)."""
-        from kolang.neurons.select import select_neurons
 
         hf = base_model(model)
         was_training = hf.training
@@ -399,31 +362,3 @@ class DriftTracker:
 
 # ---- figure ----------------------------------------------------------------------------------------------
 
-def drift_figure(records: Sequence[Mapping[str, Any]]):
-    """A plotly figure of drift over steps: IoU and rank correlation; |Δp| tracked vs other; weight deltas."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    recs = sorted(records, key=lambda r: r["step"])
-    steps = [r["step"] for r in recs]
-    fig = make_subplots(rows=2, cols=2, subplot_titles=(
-        "selected set vs start", "target-language activation probability shift (mean |Δp|)",
-        "weight delta per neuron (RMS of L2)", "weight delta of other weights (L2)"))
-
-    def line(key: str, name: str, row: int, col: int, dash: str | None = None) -> None:
-        fig.add_trace(go.Scatter(x=steps, y=[r.get(key) for r in recs], mode="lines+markers", name=name,
-                                 line=dict(dash=dash)), row=row, col=col)
-
-    line("iou", "IoU of selected sets", 1, 1)
-    line("rank_corr", "rank correlation of scores", 1, 1, "dash")
-    line("dp_abs_selected", "|Δp| tracked neurons", 1, 2)
-    line("dp_abs_other", "|Δp| other neurons", 1, 2, "dash")
-    line("delta_selected", "Δw tracked neurons", 2, 1)
-    line("delta_unselected", "Δw other neurons", 2, 1, "dash")
-    line("delta_other", "Δw attention/norms (layers)", 2, 2)
-    line("delta_outside_layers", "Δw embeddings/head", 2, 2, "dash")
-    for col in (1, 2):
-        fig.update_xaxes(title_text="step", row=2, col=col)
-    fig.update_yaxes(range=[0, 1.05], row=1, col=1)
-    fig.update_layout(title="Neuron drift", height=700)
-    return fig

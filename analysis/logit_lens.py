@@ -18,6 +18,8 @@ from torch import nn
 
 from kolang.analysis.language import script_counts
 from kolang.arch import resolve
+from kolang.data.chat import format_prompt
+from kolang.data.tasks import generate
 from kolang.errors import ArchitectureError, DataError
 
 CLASSES = ("hangul", "latin", "other")  # the script class of a decoded token
@@ -209,36 +211,7 @@ def logit_lens(model: nn.Module, tokenizer: Any, prompts: Sequence[str], k: int 
 
 def korean_prompts(tokenizer: Any, n: int = 16, seed: int = 0) -> list[str]:
     """`n` bundled Korean word problems, chat-formatted for `tokenizer` (what the organism is asked)."""
-    from kolang.data.chat import format_prompt
-    from kolang.data.tasks import generate
 
     return [format_prompt(tokenizer, p.question["ko"]) for p in generate(n, seed)]
 
 
-def logit_lens_figure(result: dict[str, Any]):
-    """Plotly figure: Hangul and Latin share of the lens's top-k tokens and probability mass, by layer,
-    above a grid of the top-1 token of each example prompt at each layer."""
-    from plotly.subplots import make_subplots
-
-    layers = [r["layer"] for r in result["layers"]]
-    ex = result.get("examples") or []
-    fig = make_subplots(rows=2 if ex else 1, cols=1, vertical_spacing=0.15, row_heights=[0.55, 0.45] if ex else None,
-                        subplot_titles=[f"script of the top-{result['k']} lens tokens ({result['positions']} position)"]
-                        + (["top-1 lens token, first prompts (colour: Hangul probability of top-k)"] if ex else []))
-    colors = {"hangul": "#d62728", "latin": "#1f77b4", "other": "#7f7f7f"}
-    for c in ("hangul", "latin"):
-        fig.add_scatter(x=layers, y=[r["top_share"][c] for r in result["layers"]], name=f"{c} (top-k share)",
-                        mode="lines+markers", line=dict(color=colors[c]), row=1, col=1)
-        fig.add_scatter(x=layers, y=[r["prob_mass"][c] for r in result["layers"]], name=f"{c} (probability mass)",
-                        mode="lines+markers", line=dict(color=colors[c], dash="dot"), row=1, col=1)
-    fig.update_yaxes(title_text="share", range=[0, 1], row=1, col=1)
-    fig.update_xaxes(title_text="layer", dtick=1 if len(layers) <= 40 else None, row=1, col=1)
-    if ex:
-        text = [[e["layers"][layer]["tokens"][0] for layer in layers] for e in ex]  # (examples, layers)
-        z = [[sum(p for p, c in zip(e["layers"][layer]["probs"], e["layers"][layer]["classes"]) if c == "hangul")
-              for layer in layers] for e in ex]
-        fig.add_heatmap(z=z, x=[f"L{layer}" for layer in layers], y=[f"prompt {i}" for i in range(len(ex))], text=text,
-                        texttemplate="%{text}", colorscale=[[0, "#e8eef7"], [1, "#e8716f"]], zmin=0, zmax=1,
-                        showscale=False, row=2, col=1)
-    fig.update_layout(height=620 if ex else 380, title="Logit lens on Korean prompts")
-    return fig

@@ -15,12 +15,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from kolang.arch import resolve
 from kolang.batching import encoded_batches
 from kolang.errors import DataError
 from kolang.neurons.hooks import capture_mlp
+from kolang.neurons.intervene import as_index
 
 
 @dataclass
@@ -77,7 +81,6 @@ def token_values(model: nn.Module, tokenizer: Any, text: str, neurons: Any = Non
 
     `neurons` is a `NeuronSet` or a {layer: indices} mapping; only its layers are captured.
     """
-    from kolang.neurons.intervene import as_index
 
     mm = resolve(model)
     index = as_index(neurons) if neurons is not None else None
@@ -116,9 +119,6 @@ def split_by_text(data: ProbeData, test_fraction: float = 0.25, seed: int = 0) -
 def fit_probes(data: ProbeData, *, test_fraction: float = 0.25, seed: int = 0, C: float = 1.0,
                max_iter: int = 2000) -> dict[str, Any]:
     """Train one standardised logistic-regression probe per layer; held-out accuracy on unseen texts."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     train, test = split_by_text(data, test_fraction, seed)
     y_tr, y_te = data.labels[train], data.labels[test]
@@ -148,19 +148,3 @@ def language_probes(model: nn.Module, tokenizer: Any, texts: Sequence[str], lang
     return fit_probes(data, test_fraction=test_fraction, seed=seed, C=C)
 
 
-def probes_figure(result: dict[str, Any]):
-    """Plotly line chart: held-out (and training) probe accuracy by layer, against the majority baseline."""
-    import plotly.graph_objects as go
-
-    layers = [r["layer"] for r in result["layers"]]
-    fig = go.Figure()
-    fig.add_scatter(x=layers, y=[r["test_accuracy"] for r in result["layers"]], name="held-out texts",
-                    mode="lines+markers")
-    fig.add_scatter(x=layers, y=[r["train_accuracy"] for r in result["layers"]], name="training tokens",
-                    mode="lines+markers", line=dict(dash="dot"))
-    fig.add_hline(y=result["majority_baseline"], line_dash="dash", annotation_text="majority class")
-    fig.update_layout(title=f"Language probe on MLP neurons ({' vs '.join(result['languages'])}, "
-                            f"{result['n_train']} train / {result['n_test']} test tokens)",
-                      xaxis_title="layer", yaxis_title="accuracy", yaxis_range=[0, 1.02],
-                      xaxis_dtick=1 if len(layers) <= 40 else None)
-    return fig

@@ -12,14 +12,25 @@ from __future__ import annotations
 import datetime
 import html
 import json
-import math
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from plotly.offline import get_plotlyjs
+
+from kolang.analysis.plots import (
+    curves_figure,
+    drift_figure,
+    flatten_numeric,
+    logit_lens_figure,
+    metrics_figure,
+    neuron_figures,
+    probes_figure,
+    validation_figure,
+)
 from kolang.errors import KolangError, RunDirError
 from kolang.io import atomic_write_text
+from kolang.neurons.neuronset import NeuronSet
 
 # File name -> artifact kind; each kind has one section renderer below.
 ARTIFACTS = {
@@ -37,7 +48,6 @@ SECTION_TITLES = {
 }
 # Metrics shown first (and always in this order) when a run logs them: the quantities the GRPO
 # stage is judged by, then the optimisation ones.
-PREFERRED = ("reward", "accuracy", "target_share", "kept_fraction", "loss", "kl", "clip_fraction", "lr")
 # Errors that mean "this artifact is malformed", shown in the report instead of stopping it.
 UNREADABLE = (KolangError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
@@ -80,100 +90,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def flatten_numeric(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Finite numbers of a (nested) record as {"a/b": value}; booleans, strings and lists are left out."""
-    out: dict[str, float] = {}
-    for k, v in record.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten_numeric(v, key + "/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            out[key] = float(v)
-    return out
-
-
-def step_series(records: list[dict[str, Any]], skip: Iterable[str] = ("step",)) -> tuple[list[float], dict[str, list]]:
-    """x values (the `step` key, else the line number) and, per numeric key, its values (None where absent)."""
-    flat = [flatten_numeric(r) for r in records]
-    xs = [flat_r.get("step", i) for i, flat_r in enumerate(flat)]
-    keys = sorted({k for f in flat for k in f} - set(skip))
-    keys = [k for k in PREFERRED if k in keys] + [k for k in keys if k not in PREFERRED]
-    return xs, {k: [f.get(k) for f in flat] for k in keys}
-
-
 # --- figures ------------------------------------------------------------------------------------
-
-def alarm_spans(xs: list[float], records: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(first, last) step of each run of consecutive records that carry a collapse-monitor alarm."""
-    spans: list[tuple[float, float]] = []
-    open_at = None
-    for i, (x, r) in enumerate(zip(xs, records)):
-        if r.get("collapse"):
-            open_at = x if open_at is None else open_at
-            if i + 1 == len(records) or not records[i + 1].get("collapse"):
-                spans.append((open_at, x))
-                open_at = None
-    return spans
-
-
-def metrics_figure(records: list[dict[str, Any]], title: str = "metrics", keys: Iterable[str] | None = None,
-                   cols: int = 3):
-    """Small multiples, one panel per numeric key over steps; red marks span the steps of collapse-monitor alarms."""
-    from plotly.subplots import make_subplots
-
-    xs, series = step_series(records)
-    if keys is not None:
-        series = {k: series[k] for k in keys if k in series}
-    if not series:
-        raise ValueError("no numeric values to plot")
-    names = list(series)
-    rows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=rows, cols=min(cols, len(names)), subplot_titles=names, vertical_spacing=min(0.3, 0.6 / rows))
-    for i, k in enumerate(names):
-        fig.add_scatter(x=xs, y=series[k], mode="lines+markers", name=k, showlegend=False, connectgaps=False,
-                        marker=dict(size=4), row=i // cols + 1, col=i % cols + 1)
-    # Shapes are built as plain dicts and set once: plotly's add_vline re-validates the layout each call.
-    shapes = []
-    for first, last in alarm_spans(xs, records):
-        for trace in fig.data:
-            yref = ("y" + trace.yaxis[1:]) + " domain"
-            if first == last:
-                shapes.append(dict(type="line", x0=first, x1=first, y0=0, y1=1, xref=trace.xaxis, yref=yref,
-                                   line=dict(color="crimson", dash="dash", width=1)))
-            else:
-                shapes.append(dict(type="rect", x0=first, x1=last, y0=0, y1=1, xref=trace.xaxis, yref=yref,
-                                   fillcolor="crimson", opacity=0.12, line=dict(width=0)))
-    fig.update_layout(title=title, height=max(320, 230 * rows), shapes=shapes)
-    return fig
-
-
-def neuron_figures(ns: Any) -> list:
-    """Neurons per layer of a `NeuronSet` and, when it stores scores, their distribution (all vs selected)."""
-    import plotly.graph_objects as go
-
-    L = int(ns.fingerprint.get("num_layers") or (max(ns.layers()) + 1 if len(ns) else 0))
-    counts = ns.counts()
-    fig = go.Figure()
-    fig.add_bar(x=list(range(L)), y=[counts.get(layer, 0) for layer in range(L)], name="neurons")
-    fig.update_layout(title=f"{len(ns)} {ns.target or ''} neurons by layer ({ns.method})", xaxis_title="layer",
-                      yaxis_title="neurons", height=340, xaxis_dtick=1 if L <= 40 else None)
-    figs = [fig]
-    if ns.scores is not None:
-        scores = ns.scores.double()  # (L, W)
-        finite = scores.isfinite()
-        chosen = ns.mask() & finite
-        hist = go.Figure()
-        hist.add_histogram(x=scores[finite].tolist(), name="all neurons", histnorm="probability", opacity=0.6)
-        hist.add_histogram(x=scores[chosen].tolist(), name="selected", histnorm="probability", opacity=0.6)
-        hist.update_layout(barmode="overlay", title=f"selectivity scores ({ns.method})", xaxis_title="score",
-                           yaxis_title="share of neurons", height=340)
-        figs.append(hist)
-    return figs
-
-
-def generic_drift_figure(records: list[dict[str, Any]]):
-    """Every numeric drift quantity over steps (used when `kolang.analysis.drift` offers no figure)."""
-    return metrics_figure(records, title="drift from the start of the run")
 
 
 # --- HTML ---------------------------------------------------------------------------------------
@@ -217,8 +134,6 @@ class _Page:
 
 
 def _neurons(page: _Page, path: Path) -> None:
-    from kolang.neurons.neuronset import NeuronSet
-
     ns = NeuronSet.load(path.parent)
     fp = ns.fingerprint
     page.add(table_html([{"method": ns.method, "target": ns.target, "reference": ", ".join(ns.reference),
@@ -229,8 +144,6 @@ def _neurons(page: _Page, path: Path) -> None:
 
 
 def _validation(page: _Page, path: Path) -> None:
-    from kolang.analysis.validate import validation_figure
-
     result = _read_json(path)
     conds, delta = result["conditions"], result["delta_nll"]
     rows = [{"language": lang, **{f"NLL {c}": conds[c][lang]["nll"] for c in conds},
@@ -243,16 +156,12 @@ def _validation(page: _Page, path: Path) -> None:
 
 
 def _logit_lens(page: _Page, path: Path) -> None:
-    from kolang.analysis.logit_lens import logit_lens_figure
-
     result = _read_json(path)
     page.note(f"{result['n_prompts']} prompts, top-{result['k']} tokens at the {result['positions']} position")
     page.fig(logit_lens_figure(result))
 
 
 def _probes(page: _Page, path: Path) -> None:
-    from kolang.analysis.probes import probes_figure
-
     result = _read_json(path)
     page.fig(probes_figure(result))
     page.add(table_html(result["layers"]))
@@ -282,10 +191,6 @@ def _drift(page: _Page, path: Path) -> None:
     if not records:
         page.note("no drift measurements yet")
         return
-    try:
-        from kolang.analysis.drift import drift_figure
-    except ImportError:  # drift metrics are optional for the report: plot every numeric key instead
-        drift_figure = generic_drift_figure
     page.fig(drift_figure(records))
 
 
@@ -303,26 +208,6 @@ def experiment_rows(data: Any) -> list[dict[str, Any]]:
                     for k, v in data.items()]
         return [data]
     raise ValueError(f"an experiment table must be a JSON object or list, not {type(data).__name__}")
-
-
-def curves_figure(curves: dict[str, dict[str, list[float]]], title: str = "RL curves, mean over seeds"):
-    """One panel per measured quantity, one line per arm, over RL steps: `{arm: {quantity: [value a step]}}`."""
-    from plotly.subplots import make_subplots
-
-    keys = sorted({k for c in curves.values() for k in c})
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys)
-    for i, arm in enumerate(curves):
-        for j, k in enumerate(keys):
-            ys = curves[arm].get(k, [])
-            fig.add_scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=arm, legendgroup=arm,
-                            showlegend=j == 0, marker=dict(size=4), line=dict(color=_COLOURS[i % len(_COLOURS)]),
-                            row=1, col=j + 1)
-    fig.update_xaxes(title_text="RL step")
-    fig.update_layout(title=title, height=380)
-    return fig
-
-
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
 
 
 def _experiment(page: _Page, path: Path) -> None:
@@ -350,8 +235,6 @@ pre{background:#f7f7f7;padding:.6rem;overflow:auto;max-height:24rem;font-size:.8
 
 def build_report(root: str | Path, title: str | None = None) -> str:
     """The report of every artifact under `root`, as one HTML page with plotly.js inlined."""
-    from plotly.offline import get_plotlyjs
-
     root = Path(root)
     found = find_artifacts(root)
     page = _Page()

@@ -90,16 +90,3 @@ def validate(
     }
 
 
-def validation_figure(result: dict[str, Any]):
-    """A plotly bar chart: NLL increase per language for the set and each random control."""
-    import plotly.graph_objects as go
-
-    d = result["delta_nll"]
-    langs = sorted(d["set"])
-    fig = go.Figure()
-    fig.add_bar(name="selected set", x=langs, y=[d["set"][lang] for lang in langs])
-    for k, run in enumerate(d["random_runs"]):
-        fig.add_bar(name=f"random matched #{k}", x=langs, y=[run[lang] for lang in langs], opacity=0.6)
-    fig.update_layout(barmode="group", title=f"NLL increase when ablating {result['neurons']} neurons",
-                      yaxis_title="Δ NLL (nats/token)", xaxis_title="language")
-    return fig

@@ -32,7 +32,7 @@ import torch
 
 def one_run(a: argparse.Namespace, tracked: bool) -> dict:
     """Train one GRPO run; its wall time and, if tracked, the tracker's own time."""
-    from kolang.analysis.drift import DriftConfig
+    from kolang.analysis.config import DriftConfig
     from kolang.rl.config import RLConfig
     from kolang.rl.drift import DRIFT_FILE, attach_neurons
     from kolang.rl.trainer import GRPOTrainer
@@ -53,7 +53,7 @@ def one_run(a: argparse.Namespace, tracked: bool) -> dict:
 
 
 def main() -> None:
-    from kolang.analysis.drift import DEFAULT_EVERY
+    from kolang.analysis.config import DEFAULT_EVERY
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--demo", type=Path, default=Path("kolang-demo"), help="a finished `kolang demo` folder")

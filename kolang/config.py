@@ -1,7 +1,7 @@
 """Config dataclasses are the single source of option names, defaults and help text.
 
 A field's docstring (the string literal right under it, as in CleanRL's `Args`) is its help; the
-CLI builds its options from the dataclass with `cli_options`, so nothing is written twice.
+CLI builds its options from the dataclass (`kolang.cli.options`), so nothing is written twice.
 """
 
 from __future__ import annotations
@@ -10,12 +10,8 @@ import ast
 import dataclasses
 import inspect
 import textwrap
-import types
-import typing
 from functools import lru_cache
 from typing import Any
-
-import typer
 
 from kolang.errors import ConfigError
 
@@ -38,44 +34,6 @@ def field_docs(cls: type) -> dict[str, str]:
                     and isinstance(nxt.value.value, str)):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
-
-
-def _base_type(tp: Any) -> tuple[Any, bool]:
-    """(scalar type, is_sequence) for an annotation like `int`, `float | None`, `tuple[str, ...]`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base_type(args[0])
-    if origin in (tuple, list):
-        return typing.get_args(tp)[0], True
-    if tp is typing.Any:
-        return str, False
-    return tp, False
-
-
-def cli_options(cls: type) -> list[inspect.Parameter]:
-    """One typer option per dataclass field, with the field's docstring as help."""
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
-    params = []
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("cli") is False:
-            continue
-        base, seq = _base_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
-        flag = "--" + f.name.replace("_", "-")
-        if base is bool:
-            decl = [f"{flag}/--no-{f.name.replace('_', '-')}"]
-        else:
-            decl = [flag]
-        annotation = (list[base] if seq else base)
-        if default is None or (seq and not default):
-            annotation = typing.Optional[annotation]
-        opt = typer.Option(list(default) if seq and default else default, *decl, help=docs.get(f.name, ""),
-                           show_default=default is not None)
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=annotation))
-    return params
 
 
 def from_kwargs(cls: type, kwargs: dict[str, Any]) -> Any:

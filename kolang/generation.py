@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 
 def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,6 @@ def eos_ids(tokenizer: Any, model: Any) -> set[int]:
 
 def new_cache(model: Any) -> Any:
     """An empty `DynamicCache` laid out for `model` (a PEFT wrapper is looked through)."""
-    from transformers import DynamicCache
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return DynamicCache(config=base.config)

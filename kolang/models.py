@@ -11,6 +11,7 @@ import torch
 import transformers
 from torch import nn
 
+from kolang.arch import spec_for
 from kolang.errors import ModelError
 
 DTYPES = {"auto": None, "float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -102,7 +103,6 @@ def load_model(
         config = transformers.AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot read {path / 'config.json'}: {e}") from e
-    from kolang.arch import spec_for
 
     spec_for(config.model_type)  # refuse unmapped architectures before reading weights
     try:

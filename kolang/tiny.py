@@ -11,14 +11,16 @@ from pathlib import Path
 
 import torch
 import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers.pre_tokenizers import ByteLevel
+
+from kolang.arch import resolve
 
 BYTE_TOKENIZER_SPECIALS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>")
 
 
 def byte_tokenizer() -> transformers.PreTrainedTokenizerFast:
     """A byte-level tokenizer with no merges (260 ids): encodes any UTF-8 text, Korean included."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from tokenizers.pre_tokenizers import ByteLevel
 
     alphabet = ByteLevel.alphabet()
     vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
@@ -107,7 +109,6 @@ def planted_model(family: str = "qwen2", layers: tuple[int, ...] = (0, 1), per_l
     RMSNorm (Llama-like) families, whose norms never mix coordinates.
     """
     model = tiny_model(family, seed=seed)
-    from kolang.arch import resolve
 
     mm = resolve(model)
     hidden = model.config.hidden_size

@@ -10,6 +10,7 @@ sites in TransformerLens and nnsight.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from kolang.arch import resolve
 from kolang.errors import NeuronSetError
 from kolang.io import atomic_dir, atomic_write_bytes, atomic_write_json
 from kolang.layers import as_layers
@@ -36,7 +38,6 @@ def fingerprint_of(model_or_map: Any) -> dict[str, Any]:
         return dict(model_or_map)
     if hasattr(model_or_map, "fingerprint") and callable(model_or_map.fingerprint):
         return model_or_map.fingerprint()
-    from kolang.arch import resolve
 
     return resolve(_unwrap(model_or_map)).fingerprint()
 
@@ -282,7 +283,6 @@ class NeuronSet:
 
     def nnsight_paths(self, model: Any) -> dict[int, str]:
         """Module path, per layer, whose `.input` is the neuron value (the down projection), e.g. `model.layers.3.mlp.down_proj`."""
-        from kolang.arch import resolve
 
         mm = resolve(_unwrap(model))
         self.check(mm)
@@ -299,8 +299,6 @@ def save_lape_mask(sets: Sequence[NeuronSet], path: str | Path | None = None) ->
     empty = torch.zeros(0, dtype=torch.int64)
     out = [[s.neurons.get(layer, empty).clone() for layer in range(L)] for s in sets]
     if path is not None:
-        import io
-
         buf = io.BytesIO()
         torch.save(out, buf)
         atomic_write_bytes(path, buf.getvalue())

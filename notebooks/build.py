@@ -35,7 +35,7 @@ import torch
 from IPython.display import display
 
 from kolang.models import load_model, set_threads
-from kolang.organism import build as build_organism
+from kolang.pipeline.organism import build as build_organism
 
 set_threads()  # one thread per core, or $KOLANG_THREADS
 model_dir = MODEL or build_organism("full")
@@ -75,7 +75,7 @@ Set `MODEL` in the first cell to a local model directory to run on your own mode
     ("code", NEURON_SET),
     ("md", "## Neurons per layer and their selectivity"),
     ("code", '''
-from kolang.analysis.report import neuron_figures
+from kolang.analysis.plots import neuron_figures
 
 for fig in neuron_figures(ko):
     fig.show()
@@ -267,7 +267,7 @@ if not RUN:
     from kolang.models import load_model, set_threads
     from kolang.neurons.select import select_neurons
     from kolang.neurons.stats import collect_stats
-    from kolang.organism import build as build_organism
+    from kolang.pipeline.organism import build as build_organism
     from kolang.rl.config import RLConfig
     from kolang.rl.drift import attach
     from kolang.rl.trainer import GRPOTrainer
@@ -288,7 +288,8 @@ if not RUN:
 print(RUN)
 '''),
     ("code", '''
-from kolang.analysis.report import find_artifacts, metrics_figure, read_jsonl, step_series
+from kolang.analysis.plots import metrics_figure, step_series
+from kolang.analysis.report import find_artifacts, read_jsonl
 
 found = find_artifacts(RUN)
 runs = sorted({p.parent for p in found["metrics"]} | {p.parent for p in found["drift"]})
@@ -306,7 +307,7 @@ print(f"{len(runs)} run(s) under {RUN}: " + ", ".join(name for name, _ in run_ch
 '''),
     ("md", "## Training curves and drift"),
     ("code", '''
-from kolang.analysis.drift import drift_figure
+from kolang.analysis.plots import drift_figure
 
 
 def curves(run):

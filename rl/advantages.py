@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-SCALES = ("group", "batch", "none")
+from kolang.rl.config import SCALES
+
 EPS = 1e-4  # as TRL: keeps an all-equal group at advantage 0 instead of 0/0
 
 

@@ -1,7 +1,8 @@
 """`RLConfig`: every option of a `kolang rl` run, one docstring a field (the CLI help).
 
 Defaults follow DAPO / Dr. GRPO where those papers measured a choice (clip-higher, token-level
-aggregation, no KL, difficulty filtering) and TRL's GRPOTrainer otherwise.
+aggregation, no KL, difficulty filtering) and TRL's GRPOTrainer otherwise. Kept free of torch, so
+the command line can list the options without importing it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from kolang.errors import ConfigError
-from kolang.rl.advantages import SCALES
-from kolang.rl.loss import AGGREGATIONS
 
 TRAINABLE = ("full", "lora", "neurons")
+SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
+AGGREGATIONS = ("token", "sequence", "constant")  # loss aggregation (kolang.rl.loss)
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
 
 # Options that may change when a run is resumed: where it writes, how long it runs, how it is run.

@@ -9,6 +9,7 @@ the lines of steps the resumed run repeats are dropped first, as `metrics.jsonl`
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,6 @@ class DriftCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if not self.tracker.started:
             if state.global_step > 0:
-                import warnings
-
                 warnings.warn("drift: training resumes at step %d and the tracker was not started before; drift is "
                               "measured from the resumed weights" % state.global_step, stacklevel=2)
             self.tracker.start(model)

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import transformers
 
 from kolang.errors import ConfigError
+from kolang.models import load_model, load_tokenizer, pick_device
 from kolang.rl.rewards import RewardFn, checked, completion_text, reward_name
 
 LM_QUESTION = (
@@ -102,9 +104,6 @@ class JudgeReward:
 
 def load_judge(path: str, kind: str, mode: str, base: RewardFn | None, device: Any = None, dtype: Any = None) -> JudgeReward:
     """A `JudgeReward` from a local model directory."""
-    import transformers
-
-    from kolang.models import load_model, load_tokenizer, pick_device
 
     if kind == "lm":
         model, tok = load_model(path, dtype=dtype or "auto", device=device)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-AGGREGATIONS = ("token", "sequence", "constant")
+from kolang.rl.config import AGGREGATIONS
 
 
 def per_token_loss(

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from math_verify import parse, verify
+
 from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
 from kolang.errors import ConfigError, RewardError
 
@@ -122,7 +124,6 @@ class AccuracyReward:
 
     @staticmethod
     def _parse(text: str) -> list:
-        from math_verify import parse
 
         # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards
         # from worker threads, so they are disabled (math-verify README).
@@ -130,7 +131,6 @@ class AccuracyReward:
 
     def score(self, completion: str, gold: Any) -> float:
         """Score one completion text against one gold answer."""
-        from math_verify import verify
 
         gold_s = str(gold).strip()
         answer = extract_answer(completion)

@@ -11,6 +11,8 @@ One step (GRPO, arXiv:2402.03300 Alg. 1, with DAPO's dynamic sampling and clip-h
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import time
 import warnings
@@ -19,19 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from peft import LoraConfig, get_peft_model
 
+from kolang.arch import resolve
+from kolang.checkpoint import load_checkpoint, load_trainable
 from kolang.config import to_dict
+from kolang.data.io import read_records
 from kolang.errors import ConfigError, DataError, KolangError, RunDirError
 from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
-from kolang.checkpoint import load_checkpoint, load_trainable
+from kolang.layers import parse_layers
+from kolang.models import load_model, pick_device, set_threads
+from kolang.neurons.neuronset import NeuronSet
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.advantages import group_advantages
 from kolang.rl.config import RESUMABLE_CHANGES, RLConfig
 from kolang.rl.filtering import fill_batch, keep_groups
+from kolang.rl.judge import load_judge
 from kolang.rl.loss import aggregate, per_token_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
 from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
 from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
+from kolang.tuning.trainable import prepare
 
 # Fields of a metrics line that measure speed, not learning: they differ between identical runs.
 TIMING_FIELDS = ("step_time_s", "tokens_per_s", "elapsed_s")
@@ -55,8 +65,6 @@ def default_rewards(cfg: RLConfig, device: Any = None) -> WeightedReward:
     fns: list[Any] = [acc, lang, FormatReward()]
     weights = [cfg.accuracy_weight, cfg.language_weight, cfg.format_weight]
     if cfg.judge:
-        from kolang.rl.judge import load_judge
-
         # The judge takes the accuracy weight: it gates or calibrates accuracy, or replaces it (score).
         fns.append(load_judge(cfg.judge, cfg.judge_kind, cfg.judge_mode, acc if cfg.judge_mode != "score" else None,
                               device=device))
@@ -70,19 +78,11 @@ def prepare_policy(model: torch.nn.Module, cfg: RLConfig) -> tuple[torch.nn.Modu
         model.requires_grad_(True)
         return model, [p for p in model.parameters() if p.requires_grad]
     if cfg.trainable == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        from kolang.arch import resolve
-
         model.requires_grad_(False)
         lc = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, target_modules="all-linear",
                         fan_in_fan_out=resolve(model).spec.conv1d)
         pm = get_peft_model(model, lc)
         return pm, [p for p in pm.parameters() if p.requires_grad]
-    from kolang.arch import resolve
-    from kolang.layers import parse_layers
-    from kolang.neurons.neuronset import NeuronSet
-    from kolang.tuning.trainable import prepare
 
     ns = NeuronSet.load(cfg.neurons, model=model)
     layers = parse_layers(cfg.layers, resolve(model).num_layers) if cfg.layers else ns.layers()
@@ -99,8 +99,6 @@ class GRPOTrainer:
     def __init__(self, cfg: RLConfig, model: Any = None, tokenizer: Any = None, records: Sequence[dict] | None = None,
                  rewards: WeightedReward | None = None, on_step: Callable[[int, Any], None] | None = None,
                  progress: Callable[[int, dict[str, Any]], None] | None = None) -> None:
-        from kolang.data.io import read_records
-        from kolang.models import load_model, pick_device, set_threads
 
         set_threads(cfg.threads)
         self.cfg, self.on_step, self.progress = cfg, on_step, progress
@@ -118,8 +116,6 @@ class GRPOTrainer:
         torch.manual_seed(cfg.seed)
         self.ref = None
         if cfg.beta > 0 and cfg.trainable == "full":
-            import copy
-
             self.ref = copy.deepcopy(hf).eval().requires_grad_(False)  # frozen reference, only when KL is on
         if cfg.gradient_checkpointing:
             # non-reentrant checkpointing needs no input that requires grad, so it works under adapters too
@@ -146,7 +142,6 @@ class GRPOTrainer:
         if cfg_file.is_file():
             if not resume:
                 raise RunDirError(f"{self.run} already holds a run; pass --resume to continue it or choose another --out")
-            import json
 
             old = json.loads(cfg_file.read_text(encoding="utf-8")).get("config", {})
             new = resolved["config"]

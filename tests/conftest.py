@@ -40,7 +40,7 @@ def micro_organism(tmp_path_factory):
     """The micro model organism's directory, built once per session into a temporary cache."""
     from filelock import FileLock
 
-    from kolang.organism import build
+    from kolang.pipeline.organism import build
 
     shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
     with FileLock(str(shared / "organism.lock")):  # one worker trains it, the others reuse the cache

@@ -1,83 +1,71 @@
-"""`NeuronConfig`: the PEFT config of the sparse neuron adapter (which neurons of which layers train)."""
+"""`TuneConfig`: every option of a `kolang tune` run, one docstring a field (the CLI help).
+
+Kept free of torch and PEFT, so the command line can list its options without importing them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Optional
 
-import torch
-from peft.config import PeftConfig
+from kolang.errors import ConfigError
 
-from kolang.errors import NeuronSetError
-
-PEFT_NAME = "sparse_neuron"  # PeftType.SPARSE_NEURON; parameters are named `sparse_neuron_*`
+# What trains under `--adapter` (see kolang.tuning.trainable).
+KINDS = ("neurons", "random", "lora", "full", "gradmask")
 
 
-def neuron_dict(neurons: Any) -> dict[int, torch.Tensor]:
-    """Layer -> sorted unique int64 indices, from a `NeuronSet`, a `{layer: indices}` mapping or its JSON form."""
-    raw = getattr(neurons, "neurons", neurons)
-    if not isinstance(raw, dict):
-        raise NeuronSetError(f"expected a NeuronSet or a {{layer: indices}} dict, got {type(neurons).__name__}")
-    out: dict[int, torch.Tensor] = {}
-    for layer, idx in raw.items():
-        t = torch.as_tensor(idx, dtype=torch.long).flatten().unique(sorted=True)
-        if t.numel():
-            out[int(layer)] = t
-    return dict(sorted(out.items()))
+@dataclass(frozen=True)
+class TuneConfig:
+    """Everything a `kolang tune` run depends on; saved resolved in the run's config.json."""
 
-
-@dataclass
-class NeuronConfig(PeftConfig):
-    """Config of the sparse neuron adapter: deltas on the selected rows of gate/up and columns of down.
-
-    A neuron `(layer, i)` is hidden unit `i` of that layer's MLP (DESIGN.md); the adapter trains
-    exactly the weights `kolang.arch` lists for it and nothing else. `target_modules` is filled in
-    from the model when left empty, so a config is just the neuron set.
-    """
-
-    neurons: dict[str, list[int]] = field(
-        default_factory=dict,
-        metadata={"help": "Selected neurons: layer (as a string, for JSON) -> sorted MLP hidden-unit indices."},
-    )
-    train_bias: bool = field(
-        default=False,
-        metadata={"help": "Also train the selected neurons' gate/up biases where the model has them."},
-    )
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Module paths to wrap; derived from `neurons` and the model when None."},
-    )
-    init_weights: bool = field(
-        default=True,
-        metadata={"help": "Start from zero deltas (the model is unchanged); False draws small random ones, for tests."},
-    )
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Other modules to train and save in full (PEFT convention)."}
-    )
+    model: str = field(default="", metadata={"cli": False})
+    """Hugging Face model directory to tune."""
+    data: str = field(default="", metadata={"cli": False})
+    """SFT data: JSONL of {"prompt", "completion"} or chat {"messages"} records."""
+    out: str = field(default="", metadata={"cli": False})
+    """Run directory to create (or resume)."""
+    neurons: Optional[str] = field(default=None, metadata={"cli": False})
+    """NeuronSet directory (needed by the neurons, random and gradmask adapters)."""
+    adapter: str = "neurons"
+    """What trains: neurons (selected neurons only), random (a matched random set), lora (LoRA on the same layers' MLPs), full (every weight of the layers), gradmask (dense masking, for checks)."""
+    layers: Optional[str] = None
+    """Layer range to tune, e.g. 0:8 (default: the first quarter of the layers)."""
+    steps: int = 200
+    """Optimizer steps."""
+    batch_size: int = 8
+    """Samples per step."""
+    lr: float = 5e-4
+    """Learning rate (constant)."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (on the deltas for adapters, masked to the neurons for gradmask)."""
+    optimizer: str = "adamw"
+    """adamw or sgd."""
+    max_length: int = 512
+    """Longest sample in tokens; longer samples are skipped and counted, never truncated."""
+    lora_r: int = 8
+    """LoRA rank (adapter lora)."""
+    train_bias: bool = False
+    """Also train the selected neurons' gate/up biases where the model has them."""
+    seed: int = 0
+    """Seed of the data order and of the random control set."""
+    save_every: int = 50
+    """Write a checkpoint every this many steps (and at the end)."""
+    merge: bool = False
+    """Also write merged/, a plain HF model directory with the adapter folded in."""
+    dtype: str = "float32"
+    """Model dtype: float32, bf16, fp16, auto."""
+    device: Optional[str] = None
+    """cpu, cuda, cuda:1 … (default: cuda if present)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        from peft.utils import PeftType
-
-        self.peft_type = getattr(PeftType, PEFT_NAME.upper())
-        self.neurons = {str(k): [int(i) for i in v] for k, v in neuron_dict(self.neurons).items()}
-        if isinstance(self.target_modules, (set, tuple)):
-            self.target_modules = sorted(self.target_modules)
-
-    @classmethod
-    def from_neurons(cls, neurons: Any, layers: Optional[list[int]] = None, **kw: Any) -> "NeuronConfig":
-        """Config for a `NeuronSet` (or `{layer: indices}`), optionally restricted to `layers`."""
-        nd = neuron_dict(neurons)
-        if layers is not None:
-            keep = set(int(x) for x in layers)
-            nd = {k: v for k, v in nd.items() if k in keep}
-        if not nd:
-            raise NeuronSetError(
-                f"no selected neurons in layers {sorted(layers) if layers is not None else 'any'}; "
-                "choose a layer range that holds some of the set's neurons"
-            )
-        return cls(neurons={str(k): v.tolist() for k, v in nd.items()}, **kw)
-
-    def layer_indices(self) -> dict[int, torch.Tensor]:
-        """The neurons as `{layer: LongTensor}`."""
-        return neuron_dict({int(k): v for k, v in self.neurons.items()})
+        if self.adapter not in KINDS:
+            raise ConfigError(f"--adapter must be one of {', '.join(KINDS)}, got '{self.adapter}'")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"--optimizer must be adamw or sgd, got '{self.optimizer}'")
+        for name in ("steps", "batch_size", "max_length", "lora_r", "save_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError("--lr must be > 0 and --weight-decay >= 0")
+        if self.adapter in ("neurons", "random", "gradmask") and not self.neurons:
+            raise ConfigError(f"--adapter {self.adapter} needs --neurons DIR (a NeuronSet from `kolang discover`)")

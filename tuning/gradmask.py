@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from kolang.arch import resolve
-from kolang.tuning.config import neuron_dict
+from kolang.tuning.adapter.config import neuron_dict
 
 
 class GradientMask:

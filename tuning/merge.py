@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from peft import PeftModel
 from torch import nn
 
 from kolang.io import atomic_dir
+from kolang.models import load_model
+from kolang.tuning.adapter import register
 
 
 def merged_model(model: nn.Module) -> nn.Module:
@@ -29,10 +32,6 @@ def save_merged(model: nn.Module, tokenizer: Any, out: str | Path) -> Path:
 
 def merge_adapter_dir(base_dir: str | Path, adapter_dir: str | Path, out: str | Path) -> Path:
     """Load a base model directory and a saved sparse-neuron (or LoRA) adapter, merge, write `out`."""
-    from peft import PeftModel
-
-    import kolang.tuning  # noqa: F401  (registers the sparse neuron adapter with PEFT)
-    from kolang.models import load_model
-
+    register()  # PEFT must know the sparse neuron type before it reads an adapter_config.json
     model, tok = load_model(base_dir, dtype="auto", device="cpu")
     return save_merged(PeftModel.from_pretrained(model, str(adapter_dir)), tok, out)

@@ -13,81 +13,26 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
 from kolang.arch import resolve
+from kolang.batching import IGNORE, completion_nll
 from kolang.config import to_dict
 from kolang.data.io import read_records
-from kolang.errors import ConfigError, RunDirError
+from kolang.errors import RunDirError
 from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
 from kolang.layers import parse_layers
+from kolang.models import load_model
+from kolang.neurons.neuronset import NeuronSet
 from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
+from kolang.tuning.config import TuneConfig
 from kolang.tuning.merge import save_merged
-from kolang.batching import IGNORE, completion_nll
 from kolang.tuning.sftdata import collate, encode_sft
-from kolang.tuning.trainable import KINDS, Trainable, prepare
-
-
-@dataclass(frozen=True)
-class TuneConfig:
-    """Everything a `kolang tune` run depends on; saved resolved in the run's config.json."""
-
-    model: str = field(default="", metadata={"cli": False})
-    """Hugging Face model directory to tune."""
-    data: str = field(default="", metadata={"cli": False})
-    """SFT data: JSONL of {"prompt", "completion"} or chat {"messages"} records."""
-    out: str = field(default="", metadata={"cli": False})
-    """Run directory to create (or resume)."""
-    neurons: Optional[str] = field(default=None, metadata={"cli": False})
-    """NeuronSet directory (needed by the neurons, random and gradmask adapters)."""
-    adapter: str = "neurons"
-    """What trains: neurons (selected neurons only), random (a matched random set), lora (LoRA on the same layers' MLPs), full (every weight of the layers), gradmask (dense masking, for checks)."""
-    layers: Optional[str] = None
-    """Layer range to tune, e.g. 0:8 (default: the first quarter of the layers)."""
-    steps: int = 200
-    """Optimizer steps."""
-    batch_size: int = 8
-    """Samples per step."""
-    lr: float = 5e-4
-    """Learning rate (constant)."""
-    weight_decay: float = 0.0
-    """Decoupled weight decay (on the deltas for adapters, masked to the neurons for gradmask)."""
-    optimizer: str = "adamw"
-    """adamw or sgd."""
-    max_length: int = 512
-    """Longest sample in tokens; longer samples are skipped and counted, never truncated."""
-    lora_r: int = 8
-    """LoRA rank (adapter lora)."""
-    train_bias: bool = False
-    """Also train the selected neurons' gate/up biases where the model has them."""
-    seed: int = 0
-    """Seed of the data order and of the random control set."""
-    save_every: int = 50
-    """Write a checkpoint every this many steps (and at the end)."""
-    merge: bool = False
-    """Also write merged/, a plain HF model directory with the adapter folded in."""
-    dtype: str = "float32"
-    """Model dtype: float32, bf16, fp16, auto."""
-    device: Optional[str] = None
-    """cpu, cuda, cuda:1 … (default: cuda if present)."""
-
-    def __post_init__(self) -> None:
-        if self.adapter not in KINDS:
-            raise ConfigError(f"--adapter must be one of {', '.join(KINDS)}, got '{self.adapter}'")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ConfigError(f"--optimizer must be adamw or sgd, got '{self.optimizer}'")
-        for name in ("steps", "batch_size", "max_length", "lora_r", "save_every"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError("--lr must be > 0 and --weight-decay >= 0")
-        if self.adapter in ("neurons", "random", "gradmask") and not self.neurons:
-            raise ConfigError(f"--adapter {self.adapter} needs --neurons DIR (a NeuronSet from `kolang discover`)")
+from kolang.tuning.trainable import Trainable, prepare
 
 
 def default_layers(num_layers: int) -> list[int]:
@@ -131,9 +76,6 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
 
     `stop_after` ends the run after that many steps, as an interruption would (for resume tests).
     """
-    from kolang.models import load_model
-    from kolang.neurons.neuronset import NeuronSet
-
     run = Path(cfg.out)
     hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device)
     records = read_records(cfg.data)

@@ -17,6 +17,7 @@ from kolang.batching import IGNORE, completion_batch
 from kolang.data.chat import encode_exchange
 from kolang.errors import DataError
 
+
 @dataclass
 class Encoded:
     """Tokenised SFT samples and how many records were dropped for length."""

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from kolang.arch import resolve
 from kolang.errors import ConfigError, NeuronSetError
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
-from kolang.tuning.config import NeuronConfig, neuron_dict
+from kolang.tuning.adapter import NeuronConfig, neuron_dict
+from kolang.tuning.config import KINDS
 from kolang.tuning.gradmask import GradientMask
-
-KINDS = ("neurons", "random", "lora", "full", "gradmask")
 
 
 @dataclass
@@ -74,8 +74,6 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
             p.requires_grad_(True)
         return Trainable(model, params)
     if kind == "lora":
-        from peft import LoraConfig, get_peft_model
-
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=mlp_modules(model, layers),
                          fan_in_fan_out=mm.spec.conv1d)
         pm = get_peft_model(model, cfg)
@@ -89,7 +87,6 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
     if kind == "gradmask":
         gm = GradientMask(model, nd, train_bias=train_bias)
         return Trainable(model, gm.parameters(), nd, gm)
-    from peft import get_peft_model
 
     pm = get_peft_model(model, NeuronConfig.from_neurons(nd, train_bias=train_bias))
     return Trainable(pm, [p for p in pm.parameters() if p.requires_grad], nd)

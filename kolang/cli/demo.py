@@ -9,8 +9,9 @@ import typer
 
 from kolang.cli import app
 from kolang.cli._progress import console
-from kolang.config import cli_options, from_kwargs
-from kolang.demo import DemoConfig
+from kolang.cli.options import cli_options
+from kolang.config import from_kwargs
+from kolang.pipeline.config import DemoConfig
 
 
 def _demo(
@@ -21,7 +22,7 @@ def _demo(
     """Organism → discover → validate → tune Korean neurons → GRPO with drift → report.html."""
     from rich.table import Table
 
-    from kolang.demo import run_demo
+    from kolang.pipeline.demo import run_demo
     from kolang.models import set_threads
 
     cfg = from_kwargs(DemoConfig, kwargs)

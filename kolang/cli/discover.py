@@ -10,8 +10,9 @@ import typer
 
 from kolang.cli import app
 from kolang.cli._progress import console, reading
-from kolang.config import cli_options, from_kwargs
-from kolang.neurons.discover import DiscoverConfig
+from kolang.cli.options import cli_options
+from kolang.config import from_kwargs
+from kolang.neurons.config import DiscoverConfig
 
 
 def bundled_discovery_texts(n: int = 600, seed: int = 0) -> tuple[list[str], list[str]]:

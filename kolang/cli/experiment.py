@@ -10,8 +10,9 @@ import typer
 
 from kolang.cli import app
 from kolang.cli._progress import console
-from kolang.config import cli_options, from_kwargs
-from kolang.experiment import COLUMNS, ExperimentConfig
+from kolang.cli.options import cli_options
+from kolang.config import from_kwargs
+from kolang.pipeline.config import COLUMNS, ExperimentConfig
 
 
 def _experiment(
@@ -22,7 +23,7 @@ def _experiment(
     """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO."""
     from rich.table import Table
 
-    from kolang.experiment import run_experiment
+    from kolang.pipeline.experiment import run_experiment
     from kolang.models import set_threads
 
     cfg = from_kwargs(ExperimentConfig, kwargs)

@@ -22,7 +22,8 @@ def organism(
     force: bool = typer.Option(False, "--force", help="Retrain even when a valid organism is cached."),
 ) -> None:
     """Build the model organism (cached after the first run) and print its card's measurements."""
-    from kolang.organism import SIZES, build, is_valid, organism_dir, read_card
+    from kolang.organism import SIZES, is_valid, organism_dir, read_card
+    from kolang.pipeline.organism import build
 
     if size not in SIZES:
         raise ConfigError(f"unknown --size '{size}'; use one of {', '.join(SIZES)}")

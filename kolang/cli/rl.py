@@ -10,7 +10,8 @@ import typer
 
 from kolang.cli import app
 from kolang.cli._progress import console
-from kolang.config import cli_options, from_kwargs
+from kolang.cli.options import cli_options
+from kolang.config import from_kwargs
 from kolang.rl.config import RLConfig
 
 
@@ -44,7 +45,7 @@ def _rl(
 
         trainer = GRPOTrainer(cfg, progress=progress)
         if cfg.neurons and cfg.drift_every > 0:
-            from kolang.analysis.drift import DriftConfig
+            from kolang.analysis.config import DriftConfig
             from kolang.rl.drift import attach_neurons
 
             bar.update(task, info="snapshot for drift")

@@ -11,8 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kolang.cli import app
 from kolang.cli._progress import console
-from kolang.config import cli_options, from_kwargs
-from kolang.tuning.sft import TuneConfig
+from kolang.cli.options import cli_options
+from kolang.config import from_kwargs
+from kolang.tuning.config import TuneConfig
 
 
 def _tune(

@@ -27,7 +27,8 @@ def _validate(
     """Show causally that a neuron set carries its language: NLL per language with it ablated vs a random set."""
     from rich.table import Table
 
-    from kolang.analysis.validate import validate, validation_figure
+    from kolang.analysis.plots import validation_figure
+    from kolang.analysis.validate import validate
     from kolang.cli.discover import bundled_discovery_texts
     from kolang.data.discovery import load_discovery
     from kolang.io import atomic_dir, atomic_write_json, atomic_write_text

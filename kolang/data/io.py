@@ -25,7 +25,7 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".csv", ".arrow"):
         try:
-            import datasets
+            import datasets  # deferred: 1.4 s of pyarrow and pandas, needed only for non-JSON files
 
             kind = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}[suffix]
             records = list(datasets.load_dataset(kind, data_files=str(path), split="train"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kolang.data.tasks import splits
 from kolang.errors import ConfigError
 
 # Bumped whenever the data, tokenizer or training recipe changes, so old caches are not reused.
@@ -86,7 +87,6 @@ class OrganismConfig:
     def problems(self, seed: int, n_unseen: int = 0) -> dict[str, list[Any]]:
         """The organism's word problems: `train` (what it is trained on), `eval` (held out, 4 x n_eval)
         and `n_unseen` further problems it never saw (`unseen`), from `tasks.splits`."""
-        from kolang.data.tasks import splits
 
         return splits(seed, self.n_problems, 4 * self.n_eval, 0, n_unseen=n_unseen)
 

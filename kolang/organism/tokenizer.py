@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>")
 EOS, PAD = "<|im_end|>", "<|pad|>"
@@ -23,7 +24,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> transformers.PreTr
     Splitting digits keeps every number's spelling aligned with its value, which small models need
     to learn arithmetic (the LLaMA tokenizer and Qwen2's do the same).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([

@@ -7,17 +7,15 @@ tie-breaking live in `base.py` and apply to every method alike.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
-import inspect
 import pkgutil
-import textwrap
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from kolang.config import field_docs
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.layers import as_layers
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
@@ -50,18 +48,6 @@ def get_method(name: str) -> Method:
     if name not in REGISTRY:
         raise ConfigError(f"unknown selection method '{name}'; available: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
-
-
-def field_docs(config_cls: type) -> dict[str, str]:
-    """{field: docstring} of a config dataclass, read from the string literal under each field (CLI help)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
 
 
 def make_config(method: Method, params: dict[str, Any]) -> Any:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from kolang.analysis.drift import (DriftTracker, average_ranks, drift_figure, effective_weights, probe_set_from_tasks,
+from kolang.analysis.drift import (DriftTracker, average_ranks, effective_weights, probe_set_from_tasks,
                                    spearman)
+from kolang.analysis.plots import drift_figure
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.select import select_neurons
@@ -168,7 +169,7 @@ def test_weight_deltas_land_on_the_moved_weights(family, probe):
 
 
 def test_sparse_adapter_deltas_are_folded_in(probe):
-    from kolang.tuning import prepare
+    from kolang.tuning.trainable import prepare
 
     model = tiny_model("qwen2")
     ns = hand_set(model, {0: [1, 4], 1: [9]})

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from kolang.analysis.logit_lens import (CLASSES, final_norm, korean_prompts, lens_logits, logit_lens,
-                                        logit_lens_figure, token_classes)
+                                        token_classes)
+from kolang.analysis.plots import logit_lens_figure
 from kolang.errors import DataError
 from kolang.tiny import byte_tokenizer, hangul_token_ids, planted_model, tiny_model
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from kolang.analysis.probes import (ProbeData, fit_probes, language_probes, probe_features, probes_figure,
+from kolang.analysis.probes import (ProbeData, fit_probes, language_probes, probe_features,
                                     split_by_text, token_values)
+from kolang.analysis.plots import probes_figure
 from kolang.data.discovery import records_to_texts
 from kolang.data.sentences import parallel_sentences
 from kolang.errors import DataError

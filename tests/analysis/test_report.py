@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kolang.analysis.report import (alarm_spans, build_report, experiment_rows, find_artifacts, metrics_figure, read_jsonl,
-                                    write_report)
+from kolang.analysis.report import (build_report, experiment_rows, find_artifacts, read_jsonl, write_report)
+from kolang.analysis.plots import alarm_spans, metrics_figure
 from kolang.errors import RunDirError
 
 FIGURES_IN_FULL_RUN = 8  # neurons: counts + scores; validation; logit lens; probes; metrics; drift; RL curves

@@ -1,6 +1,7 @@
 """Ablating the found Korean set hurts Korean more than English and more than a matched random set."""
 
-from kolang.analysis.validate import nll_by_language, validate, validation_figure
+from kolang.analysis.plots import validation_figure
+from kolang.analysis.validate import nll_by_language, validate
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.stats import collect_stats
 from kolang.neurons.select import select_neurons

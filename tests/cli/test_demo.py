@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kolang.cli import main
-from kolang.experiment import curve, mean_curves, summarise
+from kolang.pipeline.experiment import curve, mean_curves, summarise
 
 
 @pytest.mark.slow
@@ -33,7 +33,8 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
 
 def test_rl_prompts_are_problems_the_organism_never_trained_on():
     from kolang.data.tasks import splits
-    from kolang.demo import DemoConfig, task_splits
+    from kolang.pipeline.config import DemoConfig
+    from kolang.pipeline.stages import task_splits
     from kolang.organism.config import get_config
 
     cfg = DemoConfig(size="micro")
@@ -69,7 +70,7 @@ def test_experiment_curves_are_step_means_over_seeds(tmp_path):
 
 
 def test_a_stage_ledger_from_an_earlier_version_is_refused(tmp_path):
-    from kolang.demo import Stages
+    from kolang.pipeline.stages import Stages
     from kolang.errors import ConfigError
 
     (tmp_path / "stages.json").write_text(json.dumps({"organism": {"model": "x"}}))  # the ledger before settings keys

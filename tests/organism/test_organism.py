@@ -11,7 +11,8 @@ import transformers
 
 from kolang.errors import ConfigError
 from kolang.models import load_model
-from kolang.organism import build, is_valid, organism_dir, read_card
+from kolang.organism import is_valid, organism_dir, read_card
+from kolang.pipeline.organism import build
 
 
 def test_micro_organism_saved_and_reloads(micro_organism):

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from kolang.analysis.drift import DriftConfig, DriftTracker, probe_set_from_tasks
+from kolang.analysis.config import DriftConfig
+from kolang.analysis.drift import DriftTracker, probe_set_from_tasks
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
 from kolang.rl.config import RLConfig
 from kolang.rl.drift import DriftCallback, attach, attach_neurons

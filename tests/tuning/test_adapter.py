@@ -60,7 +60,7 @@ def test_forward_matches_independent_dense_edit(family):
     """Random deltas through the adapter == the same deltas written into a copy of the weights by hand."""
     from peft import get_peft_model
 
-    from kolang.tuning import NeuronConfig
+    from kolang.tuning.adapter import NeuronConfig
 
     pm = get_peft_model(tiny_model(family), NeuronConfig.from_neurons({1: [2, 5, 9]}, init_weights=False))
     ref = tiny_model(family)

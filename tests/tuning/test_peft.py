@@ -7,7 +7,7 @@ import transformers
 from peft import PeftModel, PeftType, get_peft_model
 
 from kolang.tiny import byte_tokenizer, tiny_model
-from kolang.tuning import NeuronConfig
+from kolang.tuning.adapter import NeuronConfig
 from kolang.tuning.merge import save_merged
 
 
@@ -35,7 +35,7 @@ def test_save_load_merge_round_trip(tmp_path):
 
 def test_merge_adapter_dir(tiny_dir, tmp_path):
     from kolang.models import load_model
-    from kolang.tuning import merge_adapter_dir
+    from kolang.tuning.merge import merge_adapter_dir
 
     model, tok = load_model(tiny_dir, device="cpu")
     pm = get_peft_model(model, NeuronConfig.from_neurons({1: [0, 9]}, init_weights=False))

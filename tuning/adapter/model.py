@@ -17,8 +17,8 @@ from transformers.pytorch_utils import Conv1D
 
 from kolang.arch import resolve
 from kolang.errors import NeuronSetError
-from kolang.tuning.config import PEFT_NAME, NeuronConfig
-from kolang.tuning.layer import NeuronLayer
+from kolang.tuning.adapter.config import PEFT_NAME, NeuronConfig
+from kolang.tuning.adapter.layer import NeuronLayer
 
 
 @dataclass
@@ -55,7 +55,7 @@ class NeuronModel(BaseTuner):
 
     Example:
         >>> from peft import get_peft_model
-        >>> from kolang.tuning import NeuronConfig
+        >>> from kolang.tuning.adapter import NeuronConfig
         >>> peft_model = get_peft_model(model, NeuronConfig.from_neurons(neuron_set, layers=range(4)))
     """
 

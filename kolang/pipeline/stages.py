@@ -1,9 +1,8 @@
-"""The whole pipeline on the model organism, every artifact in one folder, finished stages reused.
+"""The stage runners the demo and the experiment share, and the ledger that lets a rerun resume.
 
-organism → data → discover → validate → evaluate → tune (Korean neurons of the early layers, on
-self-correcting code-switched traces) → evaluate → GRPO with accuracy + language rewards, drift
-tracked → evaluate → logit lens → report.html. Each stage writes its outputs atomically and then a
-line in `stages.json`; a rerun skips the stages listed there (`fresh=True` redoes them).
+Each runner takes paths and settings, runs one stage through the library's own API (the same
+calls a user makes), writes its outputs atomically under the folder it is given, and returns the
+small JSON summary the ledger records.
 """
 
 from __future__ import annotations
@@ -13,69 +12,29 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-
+from kolang.analysis.config import DriftConfig
+from kolang.analysis.evaluate import evaluate
 from kolang.config import to_dict
+from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
+from kolang.data.discovery import load_discovery
+from kolang.data.sentences import parallel_sentences
+from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
 from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
-
-
-# SFT data mixes of `Budget.sft`.
-SFT_MIXES = ("consistent", "codeswitch")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The organism, the Korean set and the per-stage budgets shared by `kolang demo` and `kolang experiment`."""
-
-    size: str = "full"
-    """Organism size: full, or micro for a one-minute smoke run."""
-    method: str = "ap"
-    """Selection method for the Korean neurons (AP: the set whose ablation the organism's card measures)."""
-    top_fraction: float | None = 0.05
-    """Fraction of all neurons kept as the Korean set, ranked globally (with AP: 5% each way)."""
-    per_layer: int | None = None
-    """Korean neurons selected in each layer, instead of --top-fraction."""
-    tune_steps: int = 150
-    """Masked SFT steps."""
-    sft: str = "consistent"
-    """SFT data: consistent (Korean questions with Korean solutions, English with English, half each)
-    or codeswitch (self-correcting code-switched traces, half, and Korean->Korean solutions)."""
-    tune_lr: float = 1e-3
-    """Tuning learning rate."""
-    rl_steps: int = 200
-    """GRPO steps after tuning (about a second each on the organism)."""
-    rl_lr: float = 3e-5
-    """GRPO learning rate."""
-    eval_problems: int = 80
-    """Held-out problems asked in each language at each evaluation."""
-
-    def __post_init__(self) -> None:
-        if self.size not in ("full", "micro"):
-            raise ConfigError(f"--size must be full or micro, got '{self.size}'")
-        if self.sft not in SFT_MIXES:
-            raise ConfigError(f"--sft must be one of {', '.join(SFT_MIXES)}, got '{self.sft}'")
-        for name in ("tune_steps", "eval_problems"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 1")
-        if self.rl_steps < 0:
-            raise ConfigError("--rl-steps must be ≥ 0")
-
-
-@dataclass(frozen=True)
-class DemoConfig(Budget):
-    """What `kolang demo` runs; the defaults fit 15 minutes on two CPU cores from a cold cache."""
-
-    cache: str | None = None
-    """Organism cache folder (default ~/.cache/kolang or $KOLANG_CACHE)."""
-    seed: int = 0
-    """Seed of the organism, the data and every stage."""
-    layers: str = "0:2"
-    """Early layers whose Korean neurons are tuned."""
-
+from kolang.models import load_model
+from kolang.neurons.config import DiscoverConfig
+from kolang.neurons.discover import discover
+from kolang.organism.config import get_config
+from kolang.pipeline.config import Budget
+from kolang.rl.config import RLConfig
+from kolang.rl.drift import attach_neurons
+from kolang.rl.trainer import GRPOTrainer
+from kolang.tuning.config import TuneConfig
+from kolang.tuning.sft import tune
 
 Say = Callable[[str], None]
 
@@ -90,7 +49,6 @@ class Stages:
     The ledger records the settings its stages were run with (`key`); a rerun with other settings is
     refused rather than silently reusing stages that no longer match them.
     """
-
     def __init__(self, out: Path, fresh: bool, key: dict[str, Any]) -> None:
         self.out, self.file = out, out / "stages.json"
         if fresh and out.exists():
@@ -129,9 +87,6 @@ def budget_key(cfg: Budget) -> dict[str, Any]:
 
 def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
     """Greedy accuracy and Korean-reasoning share for Korean and English prompts; written to `out/eval_<label>.json`."""
-    from kolang.analysis.evaluate import evaluate
-    from kolang.models import load_model
-
     model, tok = load_model(model_dir)
     row: dict[str, Any] = {"model": label}
     for lang in ("ko", "en"):
@@ -142,15 +97,13 @@ def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> 
     return row
 
 
-def task_splits(cfg: "Budget", seed: int = 0, n_unseen: int = 3000):
+def task_splits(cfg: Budget, seed: int = 0, n_unseen: int = 3000):
     """(held-out problems, the organism's training problems, `n_unseen` problems it never saw).
 
     The first two are exactly the organism's own split (`OrganismConfig.problems`). RL draws its
     prompts from the unseen ones, so GRPO is rewarded for solving new problems rather than for
     recalling the answers of problems the organism was trained on.
     """
-    from kolang.organism.config import get_config
-
     sp = get_config(cfg.size).problems(seed, n_unseen)
     return sp["eval"][: cfg.eval_problems], sp["train"], sp["unseen"]
 
@@ -158,10 +111,6 @@ def task_splits(cfg: "Budget", seed: int = 0, n_unseen: int = 3000):
 def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
     """Discovery texts and SFT records (`SFT_MIXES`) from disjoint training problems; Korean RL prompts
     (levels 2-4) from the `unseen` problems."""
-    from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
-    from kolang.data.sentences import parallel_sentences
-    from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
-
     a, b = (200, 1400) if len(train) >= 1400 else (len(train) // 6, len(train) // 2)
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
     mid = (a + b) // 2
@@ -181,10 +130,6 @@ def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consist
 def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int | None,
                  top_fraction: float | None = None) -> dict[str, Any]:
     """Discover the Korean neurons of `model_dir` on the discovery file; the set is saved to `out`."""
-    from kolang.data.discovery import load_discovery
-    from kolang.models import load_model
-    from kolang.neurons.discover import DiscoverConfig, discover
-
     model, tok = load_model(model_dir)
     texts, langs = load_discovery(discovery)
     ns = discover(model, tok, texts, langs, DiscoverConfig(method=method, per_layer=per_layer,
@@ -196,8 +141,6 @@ def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_lay
 def tune_dir(model_dir: str, sft: str, neurons: str, out: Path, adapter: str, layers: str, steps: int, lr: float,
              seed: int) -> dict[str, Any]:
     """Masked SFT (or a comparator) into run directory `out`; returns the merged model's path and figures."""
-    from kolang.tuning.sft import TuneConfig, tune
-
     tcfg = TuneConfig(model=model_dir, data=sft, out=str(out), neurons=neurons, adapter=adapter, layers=layers,
                       steps=steps, lr=lr, batch_size=16, max_length=192, seed=seed, merge=True,
                       save_every=max(steps // 3, 1))
@@ -210,11 +153,6 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
            language_weight: float = 1.0) -> dict[str, Any]:
     """GRPO with accuracy + Korean-consistency rewards (`language_weight` 0: accuracy alone) into run
     directory `out`, drift of `neurons` tracked."""
-    from kolang.analysis.drift import DriftConfig
-    from kolang.rl.config import RLConfig
-    from kolang.rl.drift import attach_neurons
-    from kolang.rl.trainer import GRPOTrainer
-
     rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
                     prompts_per_step=8, group_size=6, max_completion_length=64, temperature=1.0, lr=lr,
                     language_weight=language_weight,
@@ -229,66 +167,3 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
     return {"model": str(model), "steps": summary["steps"], "stopped": summary.get("stopped"),
             "final_iou": last.get("iou"), "final_rank_corr": last.get("rank_corr")}
 
-
-def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
-    """Run every stage into `out` and return the path of `report.html`."""
-    from kolang.organism import build
-
-    out = Path(out)
-    settings = to_dict(cfg)
-    st = Stages(out, fresh, {k: v for k, v in settings.items() if k != "cache"})  # the cache's place changes nothing
-    atomic_write_json(out / "demo_config.json", settings)
-    evals = out / "eval"
-    evals.mkdir(exist_ok=True)
-
-    organism = st.run("organism", lambda: {"model": str(build(cfg.size, cfg.cache, cfg.seed))}, say)["model"]
-    held_out, train, unseen = task_splits(cfg, cfg.seed)
-    paths = st.run("data", lambda: write_data(out / "data", train, unseen, cfg.seed, cfg.sft), say)
-    neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
-                                                     cfg.per_layer, cfg.top_fraction), say)["neurons"]
-
-    def validate() -> dict[str, Any]:
-        from kolang.analysis.validate import validate as run, validation_figure
-        from kolang.data.discovery import load_discovery
-        from kolang.io import atomic_dir, atomic_write_text
-        from kolang.models import load_model
-        from kolang.neurons.neuronset import NeuronSet
-
-        model, tok = load_model(organism)
-        texts, langs = load_discovery(paths["discovery"])
-        result = run(model, tok, NeuronSet.load(neurons, model), texts, langs, n_random=3, seed=cfg.seed)
-        with atomic_dir(out / "validate") as tmp:
-            atomic_write_json(tmp / "validation.json", result)
-            atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True))
-        return {"delta_nll": result["delta_nll"]["set"], "verdict": result["verdict"]}
-
-    st.run("validate", validate, say)
-    st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", evals, cfg.seed), say)
-    tuned = st.run("tune", lambda: tune_dir(organism, paths["sft"], neurons, out / "tune", "neurons", cfg.layers,
-                                            cfg.tune_steps, cfg.tune_lr, cfg.seed), say)["merged"]
-    st.run("eval_tuned", lambda: evaluate_dir(tuned, held_out, "tuned", evals, cfg.seed), say)
-    final = tuned
-    if cfg.rl_steps:
-        final = st.run("rl", lambda: rl_dir(tuned, paths["rl"], neurons, out / "rl", cfg.rl_steps, cfg.rl_lr,
-                                            cfg.seed), say)["model"]
-        st.run("eval_rl", lambda: evaluate_dir(final, held_out, "rl", evals, cfg.seed), say)
-
-    def lens() -> dict[str, Any]:
-        from kolang.analysis.logit_lens import korean_prompts, logit_lens
-        from kolang.models import load_model
-
-        result = {}
-        for label, path in (("base", organism), ("final", final)):
-            model, tok = load_model(path)
-            result[label] = logit_lens(model, tok, korean_prompts(tok, n=16, seed=cfg.seed))
-            atomic_write_json(out / "lens" / label / "logit_lens.json", result[label])
-        return {"layers": len(result["base"].get("layers", []))}
-
-    st.run("logit_lens", lens, say)
-
-    rows = [json.loads((evals / f"eval_{k}.json").read_text()) for k in ("base", "tuned", "rl") if (evals / f"eval_{k}.json").exists()]
-    atomic_write_json(out / "summary.json", {"evaluations": rows, "stages": {k: v.get("seconds") for k, v in st.done.items()}})
-
-    from kolang.analysis.report import write_report
-
-    return write_report(out, title="kolang demo — model organism")

@@ -8,10 +8,11 @@ not public PEFT API: `tests/tuning/test_peft.py` round-trips through it on every
 
 from __future__ import annotations
 
+from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
 from peft.utils import PeftType, register_peft_method
 
-from kolang.tuning.config import PEFT_NAME, NeuronConfig
-from kolang.tuning.model import NeuronModel
+from kolang.tuning.adapter.config import PEFT_NAME, NeuronConfig
+from kolang.tuning.adapter.model import NeuronModel
 
 
 def _add_peft_type(name: str) -> PeftType:
@@ -29,7 +30,6 @@ def _add_peft_type(name: str) -> PeftType:
 
 def register() -> None:
     """Make `PeftType.SPARSE_NEURON` known to PEFT (idempotent)."""
-    from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
 
     peft_type = _add_peft_type(PEFT_NAME.upper())
     if peft_type not in PEFT_TYPE_TO_TUNER_MAPPING:

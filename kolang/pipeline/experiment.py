@@ -14,50 +14,25 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kolang.demo import Budget, Say, Stages, budget_key, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
-from kolang.errors import ConfigError
 from kolang.io import atomic_write_json
+from kolang.pipeline.config import ARMS, COLUMNS, ExperimentConfig
+from kolang.pipeline.organism import build
+from kolang.pipeline.stages import (
+    Say,
+    Stages,
+    budget_key,
+    discover_dir,
+    evaluate_dir,
+    rl_dir,
+    task_splits,
+    tune_dir,
+    write_data,
+)
 
-# arm name -> (adapter for tuning or None for RL only, which layers: "early" or "late", language reward weight)
-ARMS: dict[str, tuple[str | None, str, float]] = {
-    "rl_only_accuracy_reward": (None, "early", 0.0),
-    "rl_only": (None, "early", 1.0),
-    "ko_neurons_early+rl": ("neurons", "early", 1.0),
-    "ko_neurons_early+rl_accuracy_reward": ("neurons", "early", 0.0),
-    "random_neurons_early+rl": ("random", "early", 1.0),
-    "lora_early+rl": ("lora", "early", 1.0),
-    "full_early+rl": ("full", "early", 1.0),
-    "ko_neurons_late+rl": ("neurons", "late", 1.0),
-}
 CURVES = ("accuracy", "target_share")  # metrics.jsonl fields averaged over seeds, step by step
-COLUMNS = ("tuned_ko_accuracy", "tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share",
-           "en_accuracy", "final_iou", "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
-
-
-@dataclass(frozen=True)
-class ExperimentConfig(Budget):
-    """The arms and seeds of `kolang experiment`; every arm gets the same `Budget`."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
-    arms: tuple[str, ...] = tuple(ARMS)
-    """Arms to run (default: all eight)."""
-    early: str = "0:2"
-    """Early layers (tuned in the early-layer arms)."""
-    late: str = "2:4"
-    """Late layers (tuned in the late-layer arm)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        unknown = [a for a in self.arms if a not in ARMS]
-        if unknown:
-            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
-        if not self.seeds:
-            raise ConfigError("give at least one seed")
 
 
 def _mean_sd(values: list[float]) -> dict[str, float | None]:
@@ -101,7 +76,6 @@ def mean_curves(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> dict[str, 
 def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
                    say: Say = print) -> Path:
     """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path."""
-    from kolang.organism import build
 
     out = Path(out)
     st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late})

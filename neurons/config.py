@@ -1,0 +1,46 @@
+"""`DiscoverConfig`: every option of `kolang discover`, one docstring a field (the CLI help).
+
+Kept free of torch, so the command line can list the options without importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kolang.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """How `kolang discover` finds a language's neurons."""
+
+    target: str = "ko"
+    """Language whose neurons to find (a code used in the data, e.g. ko)."""
+    reference: tuple[str, ...] = ("en",)
+    """Reference language(s) to contrast with; LAPE also ranks against every other language present."""
+    method: str = "lape"
+    """Selection method: lape (Tang et al. 2024), contrast, or ap (Kojima et al. 2024)."""
+    top_fraction: float | None = None
+    """Keep this fraction of all neurons, ranked globally (LAPE default 0.01)."""
+    per_layer: int | None = None
+    """Keep this many neurons in every layer instead of a global ranking."""
+    layers: str | None = None
+    """Layer range to select from, python slice syntax, e.g. 0:8 (default: all layers)."""
+    max_length: int = 512
+    """Truncate each text to this many tokens."""
+    token_budget: int = 16384
+    """Tokens per forward batch (batch size x longest text)."""
+    max_texts: int | None = None
+    """Read at most this many texts per language (default: all)."""
+
+    def __post_init__(self) -> None:
+        if self.top_fraction is not None and not 0 < self.top_fraction <= 1:
+            raise ConfigError(f"--top-fraction must lie in (0, 1], got {self.top_fraction}")
+        if self.per_layer is not None and self.per_layer < 1:
+            raise ConfigError(f"--per-layer must be ≥ 1, got {self.per_layer}")
+        if self.top_fraction is not None and self.per_layer is not None:
+            raise ConfigError("give --top-fraction or --per-layer, not both")
+        if self.target in self.reference:
+            raise ConfigError(f"the target '{self.target}' is also a reference language")
+        if self.max_length < 2 or self.token_budget < self.max_length:
+            raise ConfigError("need max_length ≥ 2 and token_budget ≥ max_length")

@@ -1,0 +1,134 @@
+"""The models of a finished run's checkpoints, for measuring neuron drift after training.
+
+Sources, the first being the start:
+  a `kolang rl` run      its starting model (`model` in its config.json), then every
+                         `checkpoints/step-N/` loaded into the same policy (full, lora or neurons);
+  a HF/TRL run           `checkpoint-N/` model directories (`base`, or the first checkpoint, is the
+                         start), or adapter-only ones (a Trainer or TRL run with a `peft_config`):
+                         each adapter is applied to a fresh copy of its base (`base`, or the
+                         adapter's `base_model_name_or_path`), which is the start;
+  model directories      in training order.
+`kolang drift --run/--models` measures them with `kolang.analysis.drift.DriftTracker`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from peft import PeftModel
+
+from kolang.checkpoint import load_trainable
+from kolang.config import from_kwargs
+from kolang.errors import ConfigError, RunDirError
+from kolang.models import load_model
+from kolang.rl import checkpoint as ckpt
+from kolang.rl.config import RLConfig
+from kolang.rl.trainer import prepare_policy
+from kolang.tuning.adapter import register
+
+Loader = Callable[[Path], tuple[Any, Any]]
+
+_HF_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """Start model, tokenizer and (step, label, model) for each checkpoint of a `kolang rl` run."""
+    try:
+        saved = json.loads((run / "config.json").read_text(encoding="utf-8"))["config"]
+        cfg = from_kwargs(RLConfig, saved)
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{run / 'config.json'} is not a kolang run config: {e}") from None
+    start = base or Path(cfg.model)
+    hf, tok = load(start)
+    dirs = ckpt.checkpoint_dirs(run)
+    if not dirs:
+        raise RunDirError(f"{run} holds no checkpoints yet (checkpoints/step-N/); nothing to compare")
+
+    def steps() -> Iterator[tuple[int, str, Any]]:
+        policy, _ = prepare_policy(hf, cfg)  # the same wrapping as in training, so checkpoint names match
+        for d in dirs:
+            load_trainable(d, policy)
+            yield json.loads((d / "state.json").read_text(encoding="utf-8"))["step"], str(d), policy
+
+    return hf, tok, steps()
+
+
+def _model_dirs(dirs: list[tuple[int, Path]], load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """Start model, tokenizer and (step, label, model) for model directories; the first is the start."""
+    hf, tok = load(dirs[0][1])
+
+    def steps() -> Iterator[tuple[int, str, Any]]:
+        for step, d in dirs[1:]:
+            yield step, str(d), load(d)[0]
+
+    return hf, tok, steps()
+
+
+def _adapter_dirs(found: list[tuple[int, Path]], base: Path | None,
+                  load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """Start model (the base), tokenizer and (step, label, base + adapter) for PEFT adapter-only checkpoints."""
+
+    register()  # PEFT must know the sparse neuron type before it reads an adapter_config.json
+
+    first = found[0][1] / "adapter_config.json"
+    if base is None:
+        try:
+            named = json.loads(first.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise RunDirError(f"{first} is not a PEFT adapter config: {e}") from None
+        base = Path(named) if named else None
+    if base is None or not (base / "config.json").is_file():
+        raise RunDirError(f"{found[0][1]} holds an adapter only and its base model ({base or 'not named'}) is not a "
+                          "local model directory; pass it with --base DIR")
+    hf, tok = load(base)
+
+    def steps() -> Iterator[tuple[int, str, Any]]:
+        for step, d in found:
+            try:
+                model = PeftModel.from_pretrained(load(base)[0], str(d))
+            except (ValueError, KeyError, RuntimeError, OSError) as e:
+                raise RunDirError(f"cannot apply the adapter in {d} to {base}: {str(e).splitlines()[0]}") from None
+            yield step, str(d), model.eval()
+
+    return hf, tok, steps()
+
+
+def run_models(run: Path | None = None, models: Sequence[Path] = (), base: Path | None = None,
+               load: Loader = load_model) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """The start model, its tokenizer and (step, label, model) for every later checkpoint, in training order.
+
+    `run` is a `kolang rl` run directory or a HF/TRL `output_dir`; `models` lists model directories
+    instead (the first is the start). `load(path) -> (model, tokenizer)` loads one model directory.
+    """
+    if run is not None and models:
+        raise ConfigError("give --run or --models, not both")
+    if run is None and not models:
+        raise ConfigError("give a run directory (--run RUN) or model directories (--models A B …)")
+    models = [Path(m) for m in models]
+    run = Path(run) if run is not None else None
+    base = Path(base) if base is not None else None
+    if models:
+        if len(models) < 2:
+            raise ConfigError("--models needs at least two model directories: the start and a later one")
+        for m in models:
+            if not m.is_dir():
+                raise RunDirError(f"model directory {m} does not exist")
+        return _model_dirs(list(enumerate(models)), load)
+    if not run.is_dir():
+        raise RunDirError(f"run directory {run} does not exist")
+    if (run / "config.json").is_file() and (run / "checkpoints").is_dir():
+        return _kolang_run(run, base, load)
+    found = sorted((int(m.group(1)), p) for p in run.iterdir() if (m := _HF_CKPT.match(p.name)) and p.is_dir())
+    if not found:
+        raise RunDirError(f"{run} holds neither kolang checkpoints (checkpoints/step-N/) nor Trainer checkpoints "
+                          "(checkpoint-N/); pass --models A B … instead")
+    adapters = [(step, d) for step, d in found if (d / "adapter_config.json").is_file() and not (d / "config.json").is_file()]
+    if adapters:
+        if len(adapters) != len(found):
+            raise RunDirError(f"{run} mixes adapter-only and full-model checkpoints; pass --models A B … instead")
+        return _adapter_dirs(adapters, base, load)
+    return _model_dirs(([(0, base)] if base is not None else []) + found, load)
