@@ -153,6 +153,15 @@ def _per_layer(values: Mapping[int, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in sorted(values.items())}
 
 
+def _strategy(ns: NeuronSet) -> dict[str, Any]:
+    """How many neurons a re-selection takes: the set's own strategy when it has one, else as many per layer as it has."""
+    own = {k: ns.params[k] for k in ("top_fraction", "per_layer", "layers") if ns.params.get(k) is not None}
+    if "top_fraction" in own or "per_layer" in own:
+        return own
+    counts = ns.counts()
+    return {"per_layer": max(counts.values()), "layers": sorted(counts)} if counts else own
+
+
 class DriftTracker:
     """Snapshots a model's language neurons at the start and measures their drift at later steps.
 
@@ -191,6 +200,8 @@ class DriftTracker:
         if probe is None:
             probe = probe_set_from_tasks(cfg.probe_size, cfg.probe_seed,
                                          list(dict.fromkeys([neuron_set.target, *neuron_set.reference, "en", "ko"]))[:2])
+        if cfg.reselect is not None and "selection" not in kw:
+            kw["selection"] = {"method": cfg.reselect, **_strategy(neuron_set)}
         return cls(neuron_set, probe[0], probe[1], tokenizer, cfg.every, max_length=cfg.max_length,
                    token_budget=cfg.token_budget, weights=cfg.weights, **kw)
 
@@ -208,7 +219,8 @@ class DriftTracker:
             return {"target": ns.target, "reference": refs, **kw}
         if ns.method not in REGISTRY:
             raise ConfigError(f"the set was made by '{ns.method or 'an unknown method'}', which cannot be re-run on "
-                              "the probe; pass selection={'method': 'lape', ...}")
+                              f"the probe; choose one to re-select with: --reselect (DriftConfig.reselect) "
+                              f"{', '.join(sorted(REGISTRY))}")
         names = {f.name for f in dataclasses.fields(get_method(ns.method).config)}
         kw = {k: v for k, v in ns.params.items() if k in names or k in ("top_fraction", "per_layer", "layers")}
         return {"method": ns.method, "target": ns.target, "reference": refs, **kw}
@@ -347,6 +359,7 @@ class DriftTracker:
         """Re-collect, re-select and compare with the start; appends the record to `out` if set and returns it."""
         if not self.started:
             raise ConfigError("call DriftTracker.start(model) before training, so drift has a starting point")
+        self.ns.check(base_model(model))  # a later model of another shape than the start is refused, not misread
         t0 = time.perf_counter()
         stats, mask, scores = self._observe(model)
         rec = self._record(step, stats, mask, scores, model)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from plotly.offline import get_plotlyjs
 
+from kolang.analysis.artifacts import ARTIFACTS, REPORT_MARK, find_artifacts, is_report
 from kolang.analysis.plots import (
     curves_figure,
     drift_figure,
@@ -28,20 +28,10 @@ from kolang.analysis.plots import (
     probes_figure,
     validation_figure,
 )
-from kolang.errors import KolangError, RunDirError
-from kolang.io import atomic_write_text
+from kolang.errors import KolangError, OutputError
+from kolang.io import atomic_write_text, read_jsonl, torn
 from kolang.neurons.neuronset import NeuronSet
 
-# File name -> artifact kind; each kind has one section renderer below.
-ARTIFACTS = {
-    "neurons.json": "neurons",
-    "validation.json": "validation",
-    "logit_lens.json": "logit_lens",
-    "probes.json": "probes",
-    "metrics.jsonl": "metrics",
-    "drift.jsonl": "drift",
-    "experiment.json": "experiment",
-}
 SECTION_TITLES = {
     "neurons": "Neuron sets", "validation": "Causal validation (ablation)", "logit_lens": "Logit lens",
     "probes": "Language probes", "metrics": "Training curves", "drift": "Neuron drift", "experiment": "Experiments",
@@ -54,36 +44,7 @@ UNREADABLE = (KolangError, OSError, ValueError, KeyError, TypeError, IndexError,
 
 # --- finding and reading artifacts ---------------------------------------------------------------
 
-def find_artifacts(root: str | Path) -> dict[str, list[Path]]:
-    """Every known artifact under `root` (hidden and temporary folders skipped), by kind, sorted by path."""
-    root = Path(root)
-    if not root.is_dir():
-        raise RunDirError(f"run directory {root} does not exist or is not a directory")
-    found: dict[str, list[Path]] = {kind: [] for kind in ARTIFACTS.values()}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # atomic writes stage in ".name.tmp"
-        for name in filenames:
-            if name in ARTIFACTS:
-                found[ARTIFACTS[name]].append(Path(dirpath) / name)
-    return {kind: sorted(paths) for kind, paths in found.items()}
 
-
-def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """The JSON-object lines of a log, and how many lines were skipped (a torn last line of a killed run)."""
-    records, skipped = [], 0
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            skipped += 1
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-        else:
-            skipped += 1
-    return records, skipped
 
 
 def _read_json(path: Path) -> Any:
@@ -168,9 +129,9 @@ def _probes(page: _Page, path: Path) -> None:
 
 
 def _metrics(page: _Page, path: Path) -> None:
-    records, skipped = read_jsonl(path)
-    if skipped:
-        page.note(f"{skipped} unreadable line(s) skipped (a run killed mid-write leaves a torn last line)", warn=True)
+    records = read_jsonl(path)
+    if torn(path):
+        page.note("the last line was cut short and is skipped (a run killed mid-write leaves one)", warn=True)
     if not records:
         page.note("no metric lines yet")
         return
@@ -185,9 +146,9 @@ def _metrics(page: _Page, path: Path) -> None:
 
 
 def _drift(page: _Page, path: Path) -> None:
-    records, skipped = read_jsonl(path)
-    if skipped:
-        page.note(f"{skipped} unreadable line(s) skipped", warn=True)
+    records = read_jsonl(path)
+    if torn(path):
+        page.note("the last line was cut short and is skipped", warn=True)
     if not records:
         page.note("no drift measurements yet")
         return
@@ -255,7 +216,7 @@ def build_report(root: str | Path, title: str | None = None) -> str:
     nav = "".join(f"<a href='#{k}'>{html.escape(SECTION_TITLES[k])}</a>" for k in present)
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
+            f"{REPORT_MARK}<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
             f"<style>{STYLE_CSS}</style>\n<script type='text/javascript'>{get_plotlyjs()}</script>\n</head><body>"
             f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(str(root.resolve()))} · {stamp} · "
             f"{page.n_figs} figures</p><nav>{nav}</nav>\n" + "\n".join(page.parts) + "\n</body></html>\n")
@@ -264,5 +225,7 @@ def build_report(root: str | Path, title: str | None = None) -> str:
 def write_report(root: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
     """Write `build_report(root)` atomically to `out` (default `<root>/report.html`) and return its path."""
     out = Path(out) if out is not None else Path(root) / "report.html"
+    if out.exists() and not is_report(out):
+        raise OutputError(f"{out} exists and is not a kolang report; it is left untouched (choose another --out)")
     atomic_write_text(out, build_report(root, title))
     return out

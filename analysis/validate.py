@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kolang.batching import encoded_batches
+from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.neurons.intervene import ablate
 
 
@@ -57,6 +58,17 @@ def validate(
     the random controls (mean and per seed), and whether the set hurts its target language more than
     every reference language and more than the random controls do.
     """
+    if n_random < 1:
+        raise ConfigError(f"n_random must be ≥ 1 (the random control sets are the comparison), got {n_random}")
+    if not len(neurons):
+        raise NeuronSetError("the neuron set holds no neurons; nothing to ablate")
+    target = getattr(neurons, "target", "") or ""
+    present = sorted(set(langs))
+    if target and target not in present:
+        raise DataError(f"no texts in the set's target language '{target}' (the data has {', '.join(present) or 'none'})")
+    if len(present) < 2:
+        raise DataError(f"the data holds one language only ({', '.join(present) or 'none'}); validation compares "
+                        "the target with at least one other language")
     kw = dict(max_length=max_length, token_budget=token_budget)
     base = nll_by_language(model, tokenizer, texts, langs, **kw)
     with ablate(model, neurons):
@@ -71,7 +83,6 @@ def validate(
     delta_random_runs = [{lang: r[lang]["nll"] - base[lang]["nll"] for lang in langs_sorted} for r in randoms]
     delta_random = {lang: (sum(r[lang] for r in delta_random_runs) / len(delta_random_runs)) if delta_random_runs else 0.0
                     for lang in langs_sorted}
-    target = getattr(neurons, "target", "") or ""
     others = [lang for lang in langs_sorted if lang != target]
     verdict = None
     if target in delta_set and others:

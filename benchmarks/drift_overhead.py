@@ -34,6 +34,7 @@ def one_run(a: argparse.Namespace, tracked: bool) -> dict:
     """Train one GRPO run; its wall time and, if tracked, the tracker's own time."""
     from kolang.analysis.config import DriftConfig
     from kolang.rl.config import RLConfig
+    from kolang.io import read_jsonl
     from kolang.rl.drift import DRIFT_FILE, attach_neurons
     from kolang.rl.trainer import GRPOTrainer
 
@@ -48,7 +49,7 @@ def one_run(a: argparse.Namespace, tracked: bool) -> dict:
         attach_neurons(trainer, demo / "neurons", DriftConfig(every=a.every))
     trainer.train()
     wall = time.perf_counter() - t0
-    measures = [json.loads(x)["measure_s"] for x in (out / DRIFT_FILE).read_text().splitlines()] if tracked else []
+    measures = [r["measure_s"] for r in read_jsonl(out / DRIFT_FILE)] if tracked else []
     return {"wall_s": wall, "drift_s": sum(measures), "measurements": len(measures)}
 
 

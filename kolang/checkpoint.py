@@ -18,7 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from kolang.errors import RunDirError
-from kolang.io import atomic_dir
+from kolang.io import atomic_dir, holds_only
+
+FILES = ("trainable.safetensors", "optimizer.pt", "state.json")  # what a checkpoint directory holds
 
 
 def rng_state() -> dict[str, Any]:
@@ -41,7 +43,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                     state: dict[str, Any]) -> Path:
     """Write trainable weights, optimizer, RNGs and the JSON `state` to directory `path`, atomically."""
     path = Path(path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, holds_only(FILES)) as tmp:
         trained = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         save_file(trained, str(tmp / "trainable.safetensors"))
         buf = io.BytesIO()
@@ -51,10 +53,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     return path
 
 
+def _unreadable(path: Path, e: Exception) -> RunDirError:
+    return RunDirError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); it "
+                       "was cut short or damaged: move it away to resume from an earlier one, or start a new run")
+
+
 def load_trainable(path: str | Path, model: nn.Module) -> None:
     """Copy a checkpoint's trainable weights into `model`; refuse a checkpoint of another model or adapter."""
     params = dict(model.named_parameters())
-    tensors = load_file(str(Path(path) / "trainable.safetensors"))
+    try:
+        tensors = load_file(str(Path(path) / "trainable.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for a truncated or foreign file
+        raise _unreadable(Path(path), e) from None
     unknown = [n for n in tensors if n not in params]
     if unknown or len(tensors) != sum(p.requires_grad for p in params.values()):
         raise RunDirError(f"{path} does not match the model being trained ({len(unknown)} unknown tensors); "
@@ -66,8 +76,16 @@ def load_trainable(path: str | Path, model: nn.Module) -> None:
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restore weights, optimizer and RNGs from checkpoint directory `path`; returns its JSON state."""
+    path = Path(path)
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        extra = torch.load(path / "optimizer.pt", weights_only=False, map_location="cpu")
+    except Exception as e:  # a truncated pickle or JSON file raises one of many types
+        raise _unreadable(path, e) from None
     load_trainable(path, model)
-    extra = torch.load(Path(path) / "optimizer.pt", weights_only=False, map_location="cpu")
-    optimizer.load_state_dict(extra["optimizer"])
+    try:
+        optimizer.load_state_dict(extra["optimizer"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise RunDirError(f"checkpoint {path} holds the optimizer of another run ({e}); start a new run") from None
     set_rng_state(extra["rng"])
-    return json.loads((Path(path) / "state.json").read_text(encoding="utf-8"))
+    return state

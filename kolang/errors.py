@@ -33,3 +33,11 @@ class RewardError(KolangError):
 
 class RunDirError(KolangError):
     """A run directory cannot be created, resumed, or was made with another config."""
+
+
+class OutputError(KolangError):
+    """An output path cannot be written, or writing it would replace something kolang did not write."""
+
+
+class Interrupted(KolangError):
+    """The user stopped a run (Ctrl-C); the message says how to resume it. The CLI exits with status 130."""

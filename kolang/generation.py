@@ -10,6 +10,7 @@ explicit `torch.Generator`, so results depend on the seed alone, never on the gl
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -64,6 +65,14 @@ def eos_ids(tokenizer: Any, model: Any) -> set[int]:
     return ids
 
 
+def with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The keyword that hands `cache` to `model`'s forward: `cache` in transformers >= 5.x (where
+    `past_key_values` is deprecated and warns at every call), `past_key_values` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(type(base).forward).parameters
+    return {"cache" if "cache" in params else "past_key_values": cache}
+
+
 def new_cache(model: Any) -> Any:
     """An empty `DynamicCache` laid out for `model` (a PEFT wrapper is looked through)."""
 
@@ -88,7 +97,7 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, st
     ids, mask = ids.to(device), mask.to(device)
     pos = positions(mask)
     cache = new_cache(model)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **with_cache(model, cache), use_cache=True,
                 logits_to_keep=1)
     logits = out.logits[:, -1, :]  # (P, V)
     if n > 1:  # one prefill a prompt, then G copies of its cache
@@ -115,5 +124,5 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, st
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         last = last + 1
         logits = model(input_ids=tok[:, None], attention_mask=mask, position_ids=last[:, None],
-                       past_key_values=cache, use_cache=True).logits[:, -1, :]
+                       **with_cache(model, cache), use_cache=True).logits[:, -1, :]
     return result[:, :width].cpu()

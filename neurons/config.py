@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from kolang.errors import ConfigError
 
+# The NeuronSet artifact: a folder holding these two files (kolang.neurons.neuronset).
+JSON_NAME = "neurons.json"
+TENSORS_NAME = "neurons.safetensors"
+
 
 @dataclass(frozen=True)
 class DiscoverConfig:
@@ -32,6 +36,10 @@ class DiscoverConfig:
     """Tokens per forward batch (batch size x longest text)."""
     max_texts: int | None = None
     """Read at most this many texts per language (default: all)."""
+    param: tuple[str, ...] = ()
+    """A parameter of the selection method as NAME=VALUE, repeatable: lape's top_rate, filter_rate,
+    activation_bar_ratio (Tang et al.'s rates); contrast's quantity (mean or prob) and standardize;
+    ap's direction (top, bottom or both)."""
 
     def __post_init__(self) -> None:
         if self.top_fraction is not None and not 0 < self.top_fraction <= 1:
@@ -43,4 +51,14 @@ class DiscoverConfig:
         if self.target in self.reference:
             raise ConfigError(f"the target '{self.target}' is also a reference language")
         if self.max_length < 2 or self.token_budget < self.max_length:
-            raise ConfigError("need max_length ≥ 2 and token_budget ≥ max_length")
+            raise ConfigError("need --max-length ≥ 2 and --token-budget ≥ --max-length")
+        if self.max_texts is not None and self.max_texts < 1:
+            raise ConfigError(f"--max-texts must be ≥ 1 (texts read per language), got {self.max_texts}")
+        for item in self.param:
+            name, eq, value = item.partition("=")
+            if not eq or not name.strip() or not value.strip():
+                raise ConfigError(f"--param takes NAME=VALUE (e.g. --param top_rate=0.02), got '{item}'")
+
+    def method_params(self) -> dict[str, str]:
+        """`param` as {name: value text}; the method's config types and checks the values."""
+        return {k.strip(): v.strip() for k, _, v in (item.partition("=") for item in self.param)}

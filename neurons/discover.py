@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from kolang.data.discovery import require_languages
+from kolang.errors import ConfigError
 from kolang.neurons.config import DiscoverConfig
-from kolang.neurons.select import select_neurons
+from kolang.neurons.select import get_method, select_neurons
 from kolang.neurons.stats import collect_stats
 
 
@@ -32,4 +35,28 @@ def discover(model, tokenizer, texts: Sequence[str], langs: Sequence[str], cfg: 
     stats = collect_stats(model, tokenizer, texts, langs, max_length=cfg.max_length, token_budget=cfg.token_budget,
                           keep_text_means=cfg.method == "ap", progress=progress)
     return select_neurons(stats, method=cfg.method, target=cfg.target, reference=cfg.reference,
-                          top_fraction=cfg.top_fraction, per_layer=cfg.per_layer, layers=cfg.layers, model=model)
+                          top_fraction=cfg.top_fraction, per_layer=cfg.per_layer, layers=cfg.layers, model=model,
+                          **typed_params(cfg.method, cfg.method_params()))
+
+
+def typed_params(method: str, params: dict[str, str]) -> dict[str, Any]:
+    """Method parameters given as text (`--param top_rate=0.02`) converted to the types of the method's
+    config fields; unknown names are left for `select_neurons` to refuse."""
+    fields = {f.name: f.type for f in dataclasses.fields(get_method(method).config)}
+    out: dict[str, Any] = {}
+    for name, text in params.items():
+        kind = str(fields.get(name, "str"))
+        try:
+            if kind in ("bool", "<class 'bool'>"):
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out[name] = text.lower() in ("true", "1", "yes")
+            elif kind in ("float", "<class 'float'>"):
+                out[name] = float(text)
+            elif kind in ("int", "<class 'int'>"):
+                out[name] = int(text)
+            else:
+                out[name] = text
+        except ValueError:
+            raise ConfigError(f"--param {name}={text}: {method}'s {name} takes a {kind}") from None
+    return out

@@ -21,13 +21,12 @@ from safetensors.torch import load_file, save_file
 
 from kolang.arch import resolve
 from kolang.errors import NeuronSetError
-from kolang.io import atomic_dir, atomic_write_bytes, atomic_write_json
+from kolang.io import atomic_dir, atomic_write_bytes, atomic_write_json, holds_only
 from kolang.layers import as_layers
+from kolang.neurons.config import JSON_NAME, TENSORS_NAME
 from kolang.neurons.stats import ActivationStats
 
 FORMAT_VERSION = 1
-JSON_NAME = "neurons.json"
-TENSORS_NAME = "neurons.safetensors"
 # Fingerprint keys that must agree between a set and a model; a key missing on either side is skipped.
 CHECKED_KEYS = (("family", "family"), ("num_layers", "layer count"), ("mlp_width", "MLP width"), ("hidden_size", "hidden size"))
 
@@ -193,7 +192,7 @@ class NeuronSet:
             json.dumps(self.params)
         except TypeError as e:
             raise NeuronSetError(f"the set's params are not JSON-serialisable: {e}") from None
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, holds_only((JSON_NAME, TENSORS_NAME))) as tmp:
             save_file(tensors, str(tmp / TENSORS_NAME), metadata={"format_version": str(FORMAT_VERSION)})
             atomic_write_json(tmp / JSON_NAME, self.to_json())
         return Path(path)

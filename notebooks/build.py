@@ -289,7 +289,8 @@ print(RUN)
 '''),
     ("code", '''
 from kolang.analysis.plots import metrics_figure, step_series
-from kolang.analysis.report import find_artifacts, read_jsonl
+from kolang.analysis.artifacts import find_artifacts
+from kolang.io import read_jsonl
 
 found = find_artifacts(RUN)
 runs = sorted({p.parent for p in found["metrics"]} | {p.parent for p in found["drift"]})
@@ -297,8 +298,8 @@ assert runs, f"no metrics.jsonl or drift.jsonl under {RUN}"
 
 
 def load(run):
-    metrics = read_jsonl(run / "metrics.jsonl")[0] if (run / "metrics.jsonl").is_file() else []
-    drift = read_jsonl(run / "drift.jsonl")[0] if (run / "drift.jsonl").is_file() else []
+    metrics = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
+    drift = read_jsonl(run / "drift.jsonl") if (run / "drift.jsonl").is_file() else []
     return metrics, drift
 
 

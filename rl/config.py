@@ -7,6 +7,8 @@ the command line can list the options without importing it.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -17,8 +19,9 @@ SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
 AGGREGATIONS = ("token", "sequence", "constant")  # loss aggregation (kolang.rl.loss)
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
 
-# Options that may change when a run is resumed: where it writes, how long it runs, how it is run.
-RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every")
+# Options that may change when a run is resumed: how long and how it runs, and where its folder and data
+# now live (the data digest in config.json must still match).
+RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data")
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class RLConfig:
             if not ok:
                 raise ConfigError(msg)
 
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            need(not isinstance(v, float) or math.isfinite(v), f"--{f.name.replace('_', '-')} must be a finite number, got {v}")
         need(self.trainable in TRAINABLE, f"--trainable must be one of {', '.join(TRAINABLE)}, got '{self.trainable}'")
         need(self.trainable != "neurons" or bool(self.neurons), "--trainable neurons needs --neurons DIR (from `kolang discover`)")
         for name in ("steps", "prompts_per_step", "max_prompt_length", "max_completion_length", "generation_batch_size",

@@ -8,24 +8,23 @@ the lines of steps the resumed run repeats are dropped first, as `metrics.jsonl`
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from kolang.analysis.drift import DriftConfig, DriftTracker
-from kolang.io import append_jsonl, trim_jsonl
+from kolang.analysis.config import DRIFT_FILE, DriftConfig
+from kolang.analysis.drift import DriftTracker
+from kolang.io import append_jsonl, read_jsonl, trim_jsonl
 from kolang.neurons.neuronset import NeuronSet
 
-DRIFT_FILE = "drift.jsonl"
 
 
 def _open_log(tracker: DriftTracker, path: Path, step: int) -> None:
     """Point `tracker` at `path`, dropping lines of steps >= `step` and writing the step-0 line if none is left."""
     trim_jsonl(path, step)
-    has_start = path.is_file() and any(json.loads(x).get("step") == 0 for x in path.read_text(encoding="utf-8").splitlines())
+    has_start = path.is_file() and any(r.get("step") == 0 for r in read_jsonl(path))
     if not has_start:
         append_jsonl(path, tracker.record0)
     tracker.out = path

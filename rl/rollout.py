@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from kolang.data.chat import format_prompt
-from kolang.generation import eos_ids, left_pad, new_cache, positions, sample
+from kolang.generation import eos_ids, left_pad, new_cache, positions, sample, with_cache
 
 
 @dataclass
@@ -132,7 +132,7 @@ def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: f
     first = torch.arange(0, N, G)
     p_ids, p_mask = rollout.prompt_ids[first].to(device), rollout.prompt_mask[first].to(device)  # (N/G, P)
     cache = new_cache(model)
-    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), past_key_values=cache,
+    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), **with_cache(model, cache),
                 use_cache=True, logits_to_keep=1)
     head = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # (N, 1, V) predicts each first completion token
     cache.batch_repeat_interleave(G)
@@ -140,5 +140,6 @@ def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: f
     C = c_ids.shape[1]
     attn = torch.cat([p_mask.repeat_interleave(G, dim=0), torch.ones_like(c_ids)], dim=1)  # (N, P+C)
     pos = p_mask.sum(dim=1).repeat_interleave(G).unsqueeze(1) + torch.arange(C, device=c_ids.device)  # (N, C)
-    rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, past_key_values=cache, use_cache=True).logits
+    rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, **with_cache(model, cache),
+                 use_cache=True).logits
     return _chosen_logprobs(torch.cat([head, rest[:, :-1, :]], dim=1), c_ids, temperature)  # (N, C, V) logits

@@ -14,7 +14,6 @@ Sources, the first being the start:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,11 @@ from kolang.models import load_model
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.config import RLConfig
 from kolang.rl.trainer import prepare_policy
+from kolang.runs import checkpoint_layout
 from kolang.tuning.adapter import register
 
 Loader = Callable[[Path], tuple[Any, Any]]
 
-_HF_CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
@@ -118,17 +117,9 @@ def run_models(run: Path | None = None, models: Sequence[Path] = (), base: Path 
             if not m.is_dir():
                 raise RunDirError(f"model directory {m} does not exist")
         return _model_dirs(list(enumerate(models)), load)
-    if not run.is_dir():
-        raise RunDirError(f"run directory {run} does not exist")
-    if (run / "config.json").is_file() and (run / "checkpoints").is_dir():
+    layout, found = checkpoint_layout(run)
+    if layout == "kolang":
         return _kolang_run(run, base, load)
-    found = sorted((int(m.group(1)), p) for p in run.iterdir() if (m := _HF_CKPT.match(p.name)) and p.is_dir())
-    if not found:
-        raise RunDirError(f"{run} holds neither kolang checkpoints (checkpoints/step-N/) nor Trainer checkpoints "
-                          "(checkpoint-N/); pass --models A B … instead")
-    adapters = [(step, d) for step, d in found if (d / "adapter_config.json").is_file() and not (d / "config.json").is_file()]
-    if adapters:
-        if len(adapters) != len(found):
-            raise RunDirError(f"{run} mixes adapter-only and full-model checkpoints; pass --models A B … instead")
-        return _adapter_dirs(adapters, base, load)
+    if layout == "adapters":
+        return _adapter_dirs(found, base, load)
     return _model_dirs(([(0, base)] if base is not None else []) + found, load)

@@ -12,7 +12,6 @@ One step (GRPO, arXiv:2402.03300 Alg. 1, with DAPO's dynamic sampling and clip-h
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 import warnings
@@ -27,10 +26,10 @@ from kolang.arch import resolve
 from kolang.checkpoint import load_checkpoint, load_trainable
 from kolang.config import to_dict
 from kolang.data.io import read_records
-from kolang.errors import ConfigError, DataError, KolangError, RunDirError
-from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
+from kolang.errors import ConfigError, DataError, KolangError
+from kolang.io import append_jsonl, atomic_dir, holds_only, remove_stale_temps, trim_jsonl
 from kolang.layers import parse_layers
-from kolang.models import load_model, pick_device, set_threads
+from kolang.models import ADAPTER_FILES, load_model, pick_device, set_threads
 from kolang.neurons.neuronset import NeuronSet
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.advantages import group_advantages
@@ -41,6 +40,7 @@ from kolang.rl.loss import aggregate, per_token_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
 from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
 from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
+from kolang.runs import digest, open_run
 from kolang.tuning.trainable import prepare
 
 # Fields of a metrics line that measure speed, not learning: they differ between identical runs.
@@ -132,32 +132,25 @@ class GRPOTrainer:
         self.monitor = CollapseMonitor(cfg.collapse_min_share, cfg.collapse_max_drop)
         self._prompt_ids: dict[int, list[int]] = {}
         self.step = 0
+        self.note: str | None = None  # what opening the run folder has to say (e.g. nothing to resume)
 
     # --- run directory ---------------------------------------------------------------------------
 
     def _open_run(self, resume: bool) -> None:
-        resolved = {"config": to_dict(self.cfg), "records": len(self.records), "rewards": self.reward.names,
-                    "reward_weights": self.reward.weights, "trainable_params": sum(p.numel() for p in self.params)}
-        cfg_file = self.run / "config.json"
-        if cfg_file.is_file():
-            if not resume:
-                raise RunDirError(f"{self.run} already holds a run; pass --resume to continue it or choose another --out")
-
-            old = json.loads(cfg_file.read_text(encoding="utf-8")).get("config", {})
-            new = resolved["config"]
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
-            if diff and not self.cfg.force:
-                raise RunDirError(f"{self.run} was started with other options ({', '.join(diff)}); "
-                                  "resume with the same ones or pass --force")
-        elif self.run.exists() and any(self.run.iterdir()):
-            raise RunDirError(f"{self.run} exists and is not a kolang run directory; choose another --out")
-        atomic_write_json(cfg_file, resolved)
-        dirs = ckpt.checkpoint_dirs(self.run) if resume else []
-        if dirs:
+        resolved = {"config": to_dict(self.cfg), "data_sha256": digest(self.records), "records": len(self.records),
+                    "rewards": self.reward.names, "reward_weights": self.reward.weights,
+                    "trainable_params": sum(p.numel() for p in self.params)}
+        remove_stale_temps(self.run / ckpt.CKPT_DIR)  # checkpoint writes cut short by a killed run
+        dirs = ckpt.checkpoint_dirs(self.run)
+        opened = open_run(self.run, "rl", resolved, resume=resume, checkpoints=dirs, may_change=RESUMABLE_CHANGES,
+                          force=self.cfg.force)
+        self.note = opened.note
+        if opened.resuming and dirs:
             state = load_checkpoint(dirs[-1], self.model, self.opt)
             self.step = state["step"]
             self.sampler.load_state_dict(state["sampler"])
             self.monitor.load_state_dict(state["monitor"])
+        opened.commit()
         trim_jsonl(self.run / "metrics.jsonl", self.step)
 
     def _save(self, share: float | None) -> None:
@@ -319,7 +312,7 @@ class GRPOTrainer:
                         load_trainable(self.run / ckpt.CKPT_DIR / f"step-{self.monitor.best_step:06d}", self.model)
                         stopped += f"; rolled back to the checkpoint of step {self.monitor.best_step}"
                     break
-        summary = {"run_dir": str(self.run), "steps": self.step, "stopped": stopped}
+        summary = {"run_dir": str(self.run), "steps": self.step, "stopped": stopped, "note": self.note}
         if self.step >= cfg.steps or stopped:
             summary["model"] = str(self.save_model())
         return summary
@@ -327,7 +320,7 @@ class GRPOTrainer:
     def save_model(self) -> Path:
         """Write the trained model: a plain HF directory (full) or the PEFT adapter (lora, neurons)."""
         name = "adapter" if hasattr(self.model, "peft_config") else "model"
-        with atomic_dir(self.run / name) as tmp:
+        with atomic_dir(self.run / name, holds_only(ADAPTER_FILES)) as tmp:
             self.model.save_pretrained(str(tmp))
             self.tok.save_pretrained(str(tmp))
         return self.run / name

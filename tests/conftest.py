@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -45,3 +46,42 @@ def micro_organism(tmp_path_factory):
     shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
     with FileLock(str(shared / "organism.lock")):  # one worker trains it, the others reuse the cache
         return build("micro", cache_dir=shared / "organism-cache", seed=0, threads=1)
+
+
+@dataclass
+class CliResult:
+    """What one `kolang` invocation did: its exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return [ln for ln in self.err.strip().splitlines() if ln.strip()]
+
+    def one_line_error(self, needle: str = "") -> str:
+        """Assert exit status 2 with one `kolang: error:` line (containing `needle`) and no traceback."""
+        assert self.code == 2, (self.code, self.err)
+        assert "Traceback" not in self.err, self.err
+        assert len(self.lines) >= 1 and self.lines[-1].startswith("kolang: error:"), self.err
+        assert needle in self.lines[-1], (needle, self.err)
+        return self.lines[-1]
+
+
+@pytest.fixture
+def cli(capsys):
+    """`cli(*argv) -> CliResult`: run the `kolang` command line in-process (one helper for every CLI test)."""
+    from kolang.cli import main
+
+    def run(*argv: object) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        cap = capsys.readouterr()
+        return CliResult(code, cap.out, cap.err)
+
+    return run

@@ -48,6 +48,11 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     ckpt.save_checkpoint(run_dir / CKPT, model, optimizer, {"step": step})
 
 
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """The run's complete checkpoint, as a list (empty when none was written yet)."""
+    return [run_dir / CKPT] if (run_dir / CKPT / "state.json").is_file() else []
+
+
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
     """Restore weights, optimizer and RNG from `run_dir/checkpoint`; returns the step to continue at (0 if none)."""
     if not (run_dir / CKPT / "state.json").is_file():

@@ -5,6 +5,7 @@ Kept free of torch and PEFT, so the command line can list its options without im
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -65,7 +66,8 @@ class TuneConfig:
         for name in ("steps", "batch_size", "max_length", "lora_r", "save_every"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError("--lr must be > 0 and --weight-decay >= 0")
+        if not (math.isfinite(self.lr) and self.lr > 0) or not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"--lr must be a finite number > 0 and --weight-decay finite and >= 0, got {self.lr} and "
+                              f"{self.weight_decay}")
         if self.adapter in ("neurons", "random", "gradmask") and not self.neurons:
             raise ConfigError(f"--adapter {self.adapter} needs --neurons DIR (a NeuronSet from `kolang discover`)")

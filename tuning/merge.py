@@ -8,8 +8,8 @@ from typing import Any
 from peft import PeftModel
 from torch import nn
 
-from kolang.io import atomic_dir
-from kolang.models import load_model
+from kolang.io import atomic_dir, holds_only
+from kolang.models import MODEL_FILES, load_model
 from kolang.tuning.adapter import register
 
 
@@ -23,7 +23,7 @@ def merged_model(model: nn.Module) -> nn.Module:
 def save_merged(model: nn.Module, tokenizer: Any, out: str | Path) -> Path:
     """Merge adapters into `model` and write it (safetensors + config + tokenizer) to `out`, atomically."""
     base = merged_model(model)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, holds_only(MODEL_FILES)) as tmp:
         base.save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)

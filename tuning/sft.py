@@ -8,7 +8,6 @@ reproduces the uninterrupted run: batches depend on the step only.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -23,12 +22,20 @@ from kolang.arch import resolve
 from kolang.batching import IGNORE, completion_nll
 from kolang.config import to_dict
 from kolang.data.io import read_records
-from kolang.errors import RunDirError
-from kolang.io import append_jsonl, atomic_dir, atomic_write_json, trim_jsonl
+from kolang.errors import KolangError
+from kolang.io import append_jsonl, atomic_dir, holds_only, read_jsonl, remove_stale_temps, trim_jsonl
 from kolang.layers import parse_layers
-from kolang.models import load_model
+from kolang.models import ADAPTER_FILES, load_model
 from kolang.neurons.neuronset import NeuronSet
-from kolang.tuning.checkpoint import CKPT, batch_rows, load_checkpoint, save_checkpoint, trainable_state
+from kolang.runs import digest, open_run
+from kolang.tuning.checkpoint import (
+    CKPT,
+    batch_rows,
+    checkpoint_dirs,
+    load_checkpoint,
+    save_checkpoint,
+    trainable_state,
+)
 from kolang.tuning.config import TuneConfig
 from kolang.tuning.merge import save_merged
 from kolang.tuning.sftdata import collate, encode_sft
@@ -49,25 +56,10 @@ def _optimizer(cfg: TuneConfig, tr: Trainable) -> torch.optim.Optimizer:
     return torch.optim.AdamW(tr.params, lr=cfg.lr, weight_decay=wd)
 
 
-def _prepare_run_dir(run: Path, resolved: dict[str, Any], resume: bool) -> None:
-    cfg_file = run / "config.json"
-    if cfg_file.is_file():
-        if not resume:
-            raise RunDirError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
-        old = json.loads(cfg_file.read_text(encoding="utf-8"))
-        diff = sorted(k for k in set(old["config"]) | set(resolved["config"])
-                      if old["config"].get(k) != resolved["config"].get(k) and k != "merge")
-        if diff:
-            raise RunDirError(f"{run} was started with other options ({', '.join(diff)}); resume with the same ones")
-    elif run.exists() and any(run.iterdir()):
-        raise RunDirError(f"{run} exists and is not a kolang run directory; choose another --out")
-    atomic_write_json(cfg_file, resolved)
-
-
 def _last_loss(path: Path) -> float:
     """Loss of the last logged step (what a resumed, already finished run reports)."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    return float(json.loads(lines[-1])["loss"]) if lines else float("nan")
+    records = read_jsonl(path) if path.is_file() else []
+    return float(records[-1]["loss"]) if records else float("nan")
 
 
 def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer: Any = None,
@@ -88,12 +80,14 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     random.seed(cfg.seed)
     tr = prepare(hf, cfg.adapter, layers, ns, seed=cfg.seed, lora_r=cfg.lora_r, train_bias=cfg.train_bias)
     n_params = sum(p.numel() for p in tr.params)
-    resolved = {"config": to_dict(cfg), "layers": layers, "fingerprint": mm.fingerprint(),
+    resolved = {"config": to_dict(cfg), "data_sha256": digest(cfg.data), "layers": layers, "fingerprint": mm.fingerprint(),
                 "samples": len(enc.input_ids), "skipped_too_long": enc.skipped, "trainable_params": n_params,
                 "neurons_per_layer": {str(k): int(v.numel()) for k, v in tr.neurons.items()}}
-    _prepare_run_dir(run, resolved, resume)
+    remove_stale_temps(run)  # a checkpoint write cut short by a killed run
+    opened = open_run(run, "tune", resolved, resume=resume, checkpoints=checkpoint_dirs(run), may_change=("merge", "out", "data", "steps"))
     opt = _optimizer(cfg, tr)
-    start = load_checkpoint(run, tr.model, opt) if resume else 0
+    start = load_checkpoint(run, tr.model, opt) if opened.resuming else 0
+    opened.commit()
     trim_jsonl(run / "metrics.jsonl", start)
     device = next(hf.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -105,6 +99,9 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
         batch = {k: v.to(device) for k, v in collate(enc, rows, pad).items()}
         logits = tr.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
         loss = completion_nll(logits, batch["labels"])
+        if not torch.isfinite(loss):
+            raise KolangError(f"step {step}: the loss became {float(loss)}; lower --lr (the last checkpoint holds "
+                              "the weights before it)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tr.mask is not None:
@@ -122,7 +119,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     if tr.mask is not None:
         tr.mask.remove()
     summary = {"run_dir": str(run), "steps": end, "final_loss": loss_v, "trainable_params": n_params,
-               "skipped_too_long": enc.skipped, "layers": layers}
+               "skipped_too_long": enc.skipped, "layers": layers, "resumed_from": start if opened.resuming else None,
+               "note": opened.note}
     if end < cfg.steps:
         return {**summary, "interrupted": True}
     summary["adapter"] = str(save_adapter(tr, run / "adapter"))
@@ -133,7 +131,7 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
 
 def save_adapter(tr: Trainable, out: Path) -> Path:
     """Write what was trained: a PEFT adapter directory, or the tuned tensors for full/gradmask."""
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, holds_only(ADAPTER_FILES)) as tmp:
         if tr.is_peft:
             tr.model.save_pretrained(str(tmp))
         else:

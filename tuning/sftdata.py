@@ -39,10 +39,17 @@ def split_record(rec: dict[str, Any], n: int) -> tuple[Any, str]:
         if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
                 or msgs[-1].get("role") != "assistant" or len(msgs) < 2:
             raise DataError(f"record {n}: 'messages' must be a list ending with an assistant message after a prompt")
-        return msgs[:-1], str(msgs[-1].get("content", ""))
+        bad = [i for i, m in enumerate(msgs, 1) if not isinstance(m, dict) or not isinstance(m.get("content"), str)]
+        if bad:
+            raise DataError(f"record {n}: message {bad[0]} has no text 'content'")
+        return msgs[:-1], msgs[-1]["content"]
     if "prompt" not in rec or "completion" not in rec:
         raise DataError(f"record {n} has neither 'prompt'+'completion' nor 'messages' (has: {', '.join(rec) or 'nothing'})")
-    return str(rec["prompt"]), str(rec["completion"])
+    for key in ("prompt", "completion"):
+        if not isinstance(rec[key], str):
+            raise DataError(f"record {n}: '{key}' is {'null' if rec[key] is None else type(rec[key]).__name__}, "
+                            "expected text")
+    return rec["prompt"], rec["completion"]
 
 
 def encode_sft(records: Sequence[dict[str, Any]], tokenizer: Any, max_length: int) -> Encoded:

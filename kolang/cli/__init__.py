@@ -1,4 +1,10 @@
-"""The `kolang` command line: one typer app; each command lives in its own module here."""
+"""The `kolang` command line: one typer app; each command lives in its own module here.
+
+Listing the commands, `--help`, and every usage error are answered without importing torch,
+transformers, peft, trl, nnsight or TransformerLens: the command modules import only configs and
+light checks at module level, and each command imports the heavy libraries in its body after
+printing its first line (tests/cli/test_startup.py keeps it so).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import sys
 
 import typer
 
-from kolang.errors import KolangError
+from kolang.errors import Interrupted, KolangError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find, tune and track the language neurons of LLMs.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+                  help="Find, tune and track the language neurons of LLMs.")
 
 
 @app.callback()
@@ -21,43 +29,37 @@ def _root() -> None:
 def _register_commands() -> None:
     # Each module in kolang/cli/ registers its commands on `app` at import (one file per command).
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name != "options":
             importlib.import_module(f"{__name__}.{info.name}")
 
 
-def _quiet_libraries() -> None:
-    # kolang draws its own progress; the libraries' bars and advice would interleave with it.
-    import os
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    import warnings
-
-    # PEFT reads transformers' renamed `is_gradient_checkpointing` when wrapping a model; not the user's concern.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+def _fail(message: str, code: int) -> None:
+    print(f"kolang: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2; Ctrl-C exits 130."""
     _register_commands()
-    _quiet_libraries()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="kolang", standalone_mode=False)
+    except Interrupted as e:
+        _fail(f"interrupted: {e}", 130)
     except KolangError as e:
-        print(f"kolang: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {e}", 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
     except SystemExit:
         raise
-    except Exception as e:  # usage errors (unknown option, bad value) and Ctrl-C
+    except Exception as e:  # usage errors (unknown option, bad value)
         # Typer >= 0.29 carries its own copy of click, so match click's exception classes by name.
         names = {c.__name__ for c in type(e).__mro__}
         if "Abort" in names:
-            print("kolang: aborted", file=sys.stderr)
-            sys.exit(130)
+            _fail("interrupted", 130)
         if "ClickException" in names:
-            print(f"kolang: error: {e.format_message()}", file=sys.stderr)
-            sys.exit(2)
+            _fail(f"error: {e.format_message()}", 2)
         raise
+    if code == 130:  # typer turns Ctrl-C outside a run into Exit(130), returned under standalone_mode=False
+        _fail("interrupted", 130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

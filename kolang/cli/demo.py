@@ -2,45 +2,52 @@
 
 from __future__ import annotations
 
-import inspect
+import json
 from pathlib import Path
 
 import typer
 
-from kolang.cli import app
-from kolang.cli._progress import console
-from kolang.cli.options import cli_options
+from kolang.cli._common import console, layers_arg, quiet_libraries, say
+from kolang.cli.options import command
 from kolang.config import from_kwargs
-from kolang.pipeline.config import DemoConfig
+from kolang.errors import ConfigError
+from kolang.io import check_writable, holds_only, require_replaceable
+from kolang.layers import parse_layers
+from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 
 
+@command("demo", DemoConfig)
 def _demo(
     out: Path = typer.Option(Path("kolang-demo"), "--out", help="Folder for every artifact of the run."),
-    fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones."),
+    fresh: bool = typer.Option(False, "--fresh", help="Redo every stage instead of reusing finished ones (deletes only "
+                               "what an earlier demo wrote in --out)."),
     **kwargs,
 ) -> None:
     """Organism → discover → validate → tune Korean neurons → GRPO with drift → report.html."""
+    cfg = from_kwargs(DemoConfig, kwargs)
+    layers_arg(cfg.layers)
+    from kolang.organism.config import get_config
+
+    try:
+        parse_layers(cfg.layers, get_config(cfg.size).num_layers)
+    except ConfigError as e:
+        raise ConfigError(f"--layers: {e}") from None
+    check_writable(out)
+    require_replaceable(out, holds_only(("stages.json", *DEMO_WRITES)), "--out")
+    say(f"demo: the whole pipeline on the {cfg.size} organism → {out}")
+    quiet_libraries()
     from rich.table import Table
 
-    from kolang.pipeline.demo import run_demo
     from kolang.models import set_threads
+    from kolang.pipeline.demo import run_demo
 
-    cfg = from_kwargs(DemoConfig, kwargs)
     set_threads()
-    report = run_demo(out, cfg, fresh=fresh, say=console.print)
-    import json
-
-    summary = json.loads((out / "summary.json").read_text())
+    report = run_demo(out, cfg, fresh=fresh, say=say)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     table = Table(title="held-out word problems (greedy)")
     for col in ("model", "ko accuracy", "ko: Korean reasoning share", "en accuracy"):
         table.add_column(col, justify="right")
     for row in summary["evaluations"]:
         table.add_row(row["model"], f"{row['ko_accuracy']:.3f}", f"{row['ko_korean_share']:.3f}", f"{row['en_accuracy']:.3f}")
     console.print(table)
-    console.print(f"report: {report.resolve()}")
-
-
-_demo.__signature__ = inspect.Signature(  # options generated from DemoConfig
-    [p for p in inspect.signature(_demo).parameters.values() if p.kind != p.VAR_KEYWORD] + cli_options(DemoConfig)
-)
-app.command("demo")(_demo)
+    say(f"report: {report.resolve()}")

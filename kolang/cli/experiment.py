@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 import typer
 
-from kolang.cli import app
-from kolang.cli._progress import console
-from kolang.cli.options import cli_options
+from kolang.cli._common import console, layers_arg, quiet_libraries, say
+from kolang.cli.options import command
 from kolang.config import from_kwargs
-from kolang.pipeline.config import COLUMNS, ExperimentConfig
+from kolang.io import check_writable, holds_only, require_replaceable
+from kolang.pipeline.config import COLUMNS, EXPERIMENT_WRITES, ExperimentConfig
 
 
+@command("experiment", ExperimentConfig)
 def _experiment(
     out: Path = typer.Option(Path("kolang-experiment"), "--out", help="Folder for every run and experiment.json."),
-    fresh: bool = typer.Option(False, "--fresh", help="Redo every run instead of reusing finished ones."),
+    fresh: bool = typer.Option(False, "--fresh", help="Redo every run instead of reusing finished ones (deletes only "
+                               "what an earlier experiment wrote in --out)."),
     **kwargs,
 ) -> None:
     """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO."""
+    cfg = from_kwargs(ExperimentConfig, kwargs)
+    layers_arg(cfg.early, "--early")
+    layers_arg(cfg.late, "--late")
+    check_writable(out)
+    require_replaceable(out, holds_only(("stages.json", *EXPERIMENT_WRITES)), "--out")
+    say(f"experiment: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds on the {cfg.size} organism → {out}")
+    quiet_libraries()
     from rich.table import Table
 
-    from kolang.pipeline.experiment import run_experiment
+    from kolang.analysis.report import write_report
     from kolang.models import set_threads
+    from kolang.pipeline.experiment import run_experiment
 
-    cfg = from_kwargs(ExperimentConfig, kwargs)
     set_threads()
-    path = run_experiment(out, cfg, fresh=fresh, say=console.print)
-    data = json.loads(path.read_text())
+    path = run_experiment(out, cfg, fresh=fresh, say=say)
+    data = json.loads(path.read_text(encoding="utf-8"))
     table = Table(title=data["title"])
     table.add_column("arm")
     for col in COLUMNS:
@@ -37,13 +45,4 @@ def _experiment(
     for row in data["rows"]:
         table.add_row(row["arm"], *[str(row[c]) for c in COLUMNS])
     console.print(table)
-    from kolang.analysis.report import write_report
-
-    console.print(f"table: {path}\nreport: {write_report(out, title='kolang experiment').resolve()}")
-
-
-_experiment.__signature__ = inspect.Signature(  # options generated from ExperimentConfig
-    [p for p in inspect.signature(_experiment).parameters.values() if p.kind != p.VAR_KEYWORD]
-    + cli_options(ExperimentConfig)
-)
-app.command("experiment")(_experiment)
+    say(f"table: {path}\nreport: {write_report(out, title='kolang experiment').resolve()}")

@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from kolang.cli import app
-from kolang.cli._progress import console
+from kolang.cli._common import console
 from kolang.errors import ConfigError
 
 
@@ -22,8 +20,7 @@ def organism(
     force: bool = typer.Option(False, "--force", help="Retrain even when a valid organism is cached."),
 ) -> None:
     """Build the model organism (cached after the first run) and print its card's measurements."""
-    from kolang.organism import SIZES, is_valid, organism_dir, read_card
-    from kolang.pipeline.organism import build
+    from kolang.organism.config import SIZES
 
     if size not in SIZES:
         raise ConfigError(f"unknown --size '{size}'; use one of {', '.join(SIZES)}")
@@ -31,9 +28,15 @@ def organism(
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if cache is not None and cache.exists() and not cache.is_dir():
         raise ConfigError(f"--cache {cache} is a file; pass a folder")
+    from kolang.organism.cache import is_valid, organism_dir, read_card
+
     target = organism_dir(size, cache, seed)
     cached = is_valid(target, size) and not force
     console.print(f"organism: {'cached at' if cached else 'training into'} {target}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kolang.pipeline.organism import build
+
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:
         tasks: dict[str, int] = {}
@@ -50,6 +53,8 @@ def organism(
 
 def print_card(card: dict) -> None:
     """The card's accuracy and Korean-share figures as one table."""
+    from rich.table import Table
+
     t = card.get("training", {})
     console.print(f"{card['size']} organism v{card['version']}: {card['parameters']:,} parameters, seed {card['seed']}, "
                   f"{card['threads']} threads, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")

@@ -1,4 +1,4 @@
-"""`kolang validate`: ablate a neuron set and a matched random set; NLL and perplexity per language."""
+"""`kolang validate`: ablate a neuron set and layer-matched random sets; NLL and perplexity per language."""
 
 from __future__ import annotations
 
@@ -7,46 +7,49 @@ from typing import Optional
 
 import typer
 
-from kolang.cli import app
-from kolang.cli._progress import console
+from kolang.analysis.config import VALIDATION_FILES, ValidateConfig
+from kolang.cli._common import console, data_arg, model_arg, neurons_arg, out_arg, quiet_libraries, say
+from kolang.cli.options import command
+from kolang.config import from_kwargs
 
 
-@app.command("validate")
+@command("validate", ValidateConfig)
 def _validate(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model directory."),
-    neurons: Path = typer.Option(..., "--neurons", help="NeuronSet directory written by `kolang discover`."),
-    out: Path = typer.Option(..., "--out", help="Directory for validation.json and validation.html."),
-    data: Optional[Path] = typer.Option(None, "--data", help="JSONL of {text, lang} or parallel lines (default: bundled sentences)."),
-    n_random: int = typer.Option(3, "--n-random", help="Random matched control sets to ablate."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first random control set."),
-    max_texts: Optional[int] = typer.Option(None, "--max-texts", help="At most this many texts per language."),
-    max_length: int = typer.Option(512, "--max-length", help="Truncate each text to this many tokens."),
+    model: Path = typer.Option(..., "--model", help="Hugging Face model folder."),
+    neurons: Path = typer.Option(..., "--neurons", help="NeuronSet folder written by `kolang discover`."),
+    out: Path = typer.Option(..., "--out", help="Folder for validation.json and validation.html."),
+    data: Optional[Path] = typer.Option(None, "--data", help="JSONL of {text, lang} or parallel lines (default: "
+                                        "bundled Korean/English sentences)."),
     dtype: str = typer.Option("auto", "--dtype", help="Model dtype: auto, fp32, bf16, fp16."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda … (default: cuda if present)."),
+    **kwargs,
 ) -> None:
-    """Show causally that a neuron set carries its language: NLL per language with it ablated vs a random set."""
+    """Show causally that a neuron set carries its language: NLL per language with it ablated vs random sets."""
+    cfg = from_kwargs(ValidateConfig, kwargs)
+    model_arg(model)
+    neurons_arg(neurons)
+    out_arg(out, VALIDATION_FILES)
+    if data is not None:
+        data_arg(data)
+    say(f"validate: ablating {neurons} and {cfg.n_random} layer-matched random sets in {model} → {out}")
+    quiet_libraries()
     from rich.table import Table
 
-    from kolang.analysis.plots import validation_figure
-    from kolang.analysis.validate import validate
     from kolang.cli.discover import bundled_discovery_texts
     from kolang.data.discovery import load_discovery
-    from kolang.io import atomic_dir, atomic_write_json, atomic_write_text
     from kolang.models import load_model, set_threads
     from kolang.neurons.discover import cap_per_language
     from kolang.neurons.neuronset import NeuronSet
+    from kolang.pipeline.stages import validate_dir
 
     set_threads()
     ns = NeuronSet.load(neurons)
     texts, langs = load_discovery(data) if data is not None else bundled_discovery_texts()
-    texts, langs = cap_per_language(texts, langs, max_texts)
+    texts, langs = cap_per_language(texts, langs, cfg.max_texts)
     hf, tok = load_model(model, dtype=dtype, device=device)
     ns.check(hf)
-    console.print(f"validate: ablating {len(ns)} neurons and {n_random} matched random sets on {len(texts)} texts")
-    result = validate(hf, tok, ns, texts, langs, n_random=n_random, seed=seed, max_length=max_length)
-    with atomic_dir(out) as tmp:
-        atomic_write_json(tmp / "validation.json", result)
-        atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True, full_html=True))
+    say(f"{len(ns)} neurons, {len(texts)} texts in {', '.join(sorted(set(langs)))}")
+    result = validate_dir(hf, tok, ns, texts, langs, out, cfg)
     table = Table(title="NLL per language (nats/token)")
     table.add_column("language")
     for col in ("none", "ablate set", "Δ set", "Δ random (mean)"):
@@ -56,8 +59,10 @@ def _validate(
         table.add_row(lang, f"{base[lang]['nll']:.4f}", f"{hit[lang]['nll']:.4f}", f"{d['set'][lang]:+.4f}",
                       f"{d['random_mean'][lang]:+.4f}")
     console.print(table)
-    if result["verdict"]:
-        v = result["verdict"]
-        console.print(f"target '{v['target']}' hit hardest: {v['target_more_than_references']}; "
-                      f"more than random: {v['target_more_than_random']}; selectivity {v['selectivity']:+.4f}")
-    console.print(f"wrote {out / 'validation.json'} and {out / 'validation.html'}")
+    v = result["verdict"]
+    if v:
+        ok = v["target_more_than_references"] and v["target_more_than_random"]
+        say(("[green]" if ok else "[bold red]") + f"verdict: ablating the set hurts '{v['target']}' most: "
+            f"{v['target_more_than_references']}; more than every random set: {v['target_more_than_random']}; "
+            f"selectivity {v['selectivity']:+.4f}" + ("" if ok else " — the set does not behave as a language set"))
+    say(f"wrote {out / 'validation.json'} and {out / 'validation.html'}")

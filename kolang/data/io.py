@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kolang.errors import DataError
-from kolang.io import atomic_write_text
+from kolang.io import atomic_write_text, json_text, read_jsonl
 
 
 def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -31,33 +31,20 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
             records = list(datasets.load_dataset(kind, data_files=str(path), split="train"))
         except Exception as e:  # datasets raises many types
             raise DataError(f"cannot read {path}: {e}") from e
-    else:
-        raw = path.read_bytes()
+    elif suffix == ".json" and path.read_bytes().lstrip()[:1] == b"[":  # one JSON list
         try:
-            text = raw.decode("utf-8-sig")
+            records = json.loads(path.read_bytes().decode("utf-8-sig"))
         except UnicodeDecodeError as e:
-            raise DataError(f"{path} is not UTF-8 text (byte {e.start}); re-encode it as UTF-8") from e
-        if not text.strip():
-            raise DataError(f"data file {path} is empty")
-        stripped = text.lstrip()
-        if suffix == ".json" and stripped.startswith("["):
-            try:
-                records = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path} is not valid JSON: {e}") from e
-        else:
-            records = []
-            for n, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{n} is not a JSON line ({e.msg}); expected one JSON object a line") from e
-                records.append(rec)
+            raise DataError(f"{path} is not UTF-8 text (byte {e.start}); re-encode it as UTF-8") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path} is not valid JSON: {e}") from None
         for n, rec in enumerate(records, 1):
             if not isinstance(rec, dict):
                 raise DataError(f"{path}: record {n} is {type(rec).__name__}, expected a JSON object")
+    else:
+        if not path.read_bytes().strip():
+            raise DataError(f"data file {path} is empty")
+        records = read_jsonl(path)
     if not records:
         raise DataError(f"data file {path} holds no records")
     for n, rec in enumerate(records, 1):
@@ -69,5 +56,5 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
 
 def write_jsonl(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
     """Write records as UTF-8 JSONL, atomically; returns the path."""
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_text(path, "".join(json_text(r) + "\n" for r in records))
     return Path(path)

@@ -23,11 +23,14 @@ REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_con
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """Where organisms live: `cache_dir`, else `$KOLANG_CACHE`, else `~/.cache/kolang`."""
+    """Where organisms live: `cache_dir`, else `$KOLANG_CACHE`, else `$XDG_CACHE_HOME/kolang`, else
+    `~/.cache/kolang` (the order Hugging Face's own cache follows)."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    env = os.environ.get("KOLANG_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "kolang"
+    if os.environ.get("KOLANG_CACHE"):
+        return Path(os.environ["KOLANG_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "kolang"
 
 
 def organism_dir(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0) -> Path:

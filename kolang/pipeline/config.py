@@ -100,3 +100,11 @@ class ExperimentConfig(Budget):
 # The experiment table's columns (kolang.pipeline.experiment.summarise).
 COLUMNS = ("tuned_ko_accuracy", "tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share",
            "en_accuracy", "final_iou", "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
+
+
+# What a demo folder holds (and all `--fresh` may delete).
+DEMO_WRITES = ("demo_config.json", "data", "neurons", "validate", "eval", "tune", "rl", "lens", "summary.json",
+               "report.html")
+
+# What an experiment folder holds (and all `--fresh` may delete).
+EXPERIMENT_WRITES = ("data", "neurons", "eval", "runs", "experiment.json", "report.html")

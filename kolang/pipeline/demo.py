@@ -12,18 +12,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kolang.analysis.config import ValidateConfig
 from kolang.analysis.logit_lens import korean_prompts, logit_lens
 from kolang.analysis.report import write_report
-from kolang.analysis.validate import validate as run
-from kolang.analysis.plots import validation_figure
 from kolang.config import to_dict
 from kolang.data.discovery import load_discovery
-from kolang.io import atomic_dir, atomic_write_json, atomic_write_text
+from kolang.io import atomic_write_json
 from kolang.models import load_model
 from kolang.neurons.neuronset import NeuronSet
-from kolang.pipeline.config import DemoConfig
+from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 from kolang.pipeline.organism import build
-from kolang.pipeline.stages import Say, Stages, discover_dir, evaluate_dir, rl_dir, task_splits, tune_dir, write_data
+from kolang.pipeline.stages import (
+    Say,
+    Stages,
+    discover_dir,
+    evaluate_dir,
+    rl_dir,
+    task_splits,
+    tune_dir,
+    validate_dir,
+    write_data,
+)
 
 
 def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
@@ -31,7 +40,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
 
     out = Path(out)
     settings = to_dict(cfg)
-    st = Stages(out, fresh, {k: v for k, v in settings.items() if k != "cache"})  # the cache's place changes nothing
+    # the cache's place changes nothing
+    st = Stages(out, fresh, {k: v for k, v in settings.items() if k != "cache"}, DEMO_WRITES)
     atomic_write_json(out / "demo_config.json", settings)
     evals = out / "eval"
     evals.mkdir(exist_ok=True)
@@ -43,13 +53,10 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
                                                      cfg.per_layer, cfg.top_fraction), say)["neurons"]
 
     def validate() -> dict[str, Any]:
-
         model, tok = load_model(organism)
         texts, langs = load_discovery(paths["discovery"])
-        result = run(model, tok, NeuronSet.load(neurons, model), texts, langs, n_random=3, seed=cfg.seed)
-        with atomic_dir(out / "validate") as tmp:
-            atomic_write_json(tmp / "validation.json", result)
-            atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True))
+        result = validate_dir(model, tok, NeuronSet.load(neurons, model), texts, langs, out / "validate",
+                              ValidateConfig(n_random=3, seed=cfg.seed))
         return {"delta_nll": result["delta_nll"]["set"], "verdict": result["verdict"]}
 
     st.run("validate", validate, say)

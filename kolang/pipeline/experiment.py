@@ -11,14 +11,13 @@ accuracy and Korean-reasoning share over the RL run.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from kolang.io import atomic_write_json
-from kolang.pipeline.config import ARMS, COLUMNS, ExperimentConfig
+from kolang.io import atomic_write_json, read_jsonl
+from kolang.pipeline.config import ARMS, COLUMNS, EXPERIMENT_WRITES, ExperimentConfig
 from kolang.pipeline.organism import build
 from kolang.pipeline.stages import (
     Say,
@@ -58,7 +57,7 @@ def summarise(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> list[dict[st
 
 def curve(metrics: Path) -> dict[str, list[float]]:
     """The `CURVES` fields of an RL run's metrics.jsonl, one value a step."""
-    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(metrics)
     return {k: [r[k] for r in rows] for k in CURVES}
 
 
@@ -78,7 +77,7 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path."""
 
     out = Path(out)
-    st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late})
+    st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
     organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
     held_out, train, unseen = task_splits(cfg)
     paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)

@@ -17,8 +17,8 @@ import torch
 from kolang.analysis.evaluate import evaluate, reasoning_nll
 from kolang.data.tasks import discovery_records
 from kolang.errors import ConfigError
-from kolang.io import atomic_dir, atomic_write_json
-from kolang.models import load_model, set_threads
+from kolang.io import atomic_dir, atomic_write_json, holds_only
+from kolang.models import MODEL_FILES, load_model, set_threads
 from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.neurons.intervene import ablate
@@ -49,7 +49,7 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
     before = torch.get_num_threads()
     set_threads(threads)
     try:
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, holds_only((*MODEL_FILES, "card.json")), what="organism cache folder") as tmp:
             _train_and_measure(cfg, tmp, seed, progress)
     finally:
         torch.set_num_threads(before)  # leave the caller's thread setting as it was

@@ -11,27 +11,39 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from kolang.analysis.config import DriftConfig
+from kolang.analysis.config import DRIFT_FILES, VALIDATION_FILES, DriftConfig, ValidateConfig
+from kolang.analysis.drift import DriftTracker
 from kolang.analysis.evaluate import evaluate
+from kolang.analysis.plots import drift_figure, validation_figure
+from kolang.analysis.validate import validate
 from kolang.config import to_dict
 from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
 from kolang.data.discovery import load_discovery
 from kolang.data.sentences import parallel_sentences
 from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
-from kolang.errors import ConfigError
-from kolang.io import atomic_write_json
+from kolang.errors import ConfigError, RunDirError
+from kolang.io import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+    holds_only,
+    json_text,
+    read_jsonl,
+    require_replaceable,
+)
 from kolang.models import load_model
 from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.organism.config import get_config
 from kolang.pipeline.config import Budget
 from kolang.rl.config import RLConfig
-from kolang.rl.drift import attach_neurons
+from kolang.rl.drift import DRIFT_FILE, attach_neurons
 from kolang.rl.trainer import GRPOTrainer
 from kolang.tuning.config import TuneConfig
 from kolang.tuning.sft import tune
@@ -47,15 +59,26 @@ class Stages:
     """The demo folder's ledger of finished stages (`stages.json`), so a rerun resumes where it stopped.
 
     The ledger records the settings its stages were run with (`key`); a rerun with other settings is
-    refused rather than silently reusing stages that no longer match them.
+    refused rather than silently reusing stages that no longer match them. `writes` names the
+    entries the run puts in its folder: `fresh` deletes those only, and a folder holding anything
+    else (not a kolang run folder) is refused before anything is written or deleted.
     """
-    def __init__(self, out: Path, fresh: bool, key: dict[str, Any]) -> None:
+
+    def __init__(self, out: Path, fresh: bool, key: dict[str, Any], writes: Collection[str] = ()) -> None:
         self.out, self.file = out, out / "stages.json"
-        if fresh and out.exists():
-            shutil.rmtree(out)
+        check_writable(out)
+        names = {"stages.json", *writes}
+        if out.exists():
+            require_replaceable(out, holds_only(names), "--out")
+            if fresh:
+                for entry in out.iterdir():  # only what a run of this kind writes (just checked)
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self.key = {"version": STAGES_VERSION, **key}
-        stored = json.loads(self.file.read_text()) if self.file.exists() else None
-        if stored is not None and "key" not in stored:
+        try:
+            stored = json.loads(self.file.read_text(encoding="utf-8")) if self.file.exists() else None
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"{self.file} cannot be read ({e}); pass --fresh to start over there") from None
+        if stored is not None and (not isinstance(stored, dict) or "key" not in stored):
             raise ConfigError(f"{out} holds stages from an earlier kolang version; pass --fresh to start over there, "
                               "or choose another --out")
         if stored is not None and stored["key"] != self.key:
@@ -162,8 +185,35 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
     attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))
     summary = trainer.train(resume=(out / "config.json").exists())
     model = trainer.save_model()
-    lines = (out / "drift.jsonl").read_text().splitlines() if (out / "drift.jsonl").exists() else []
-    last = json.loads(lines[-1]) if lines else {}
+    records = read_jsonl(out / DRIFT_FILE) if (out / DRIFT_FILE).is_file() else []
+    last = records[-1] if records else {}
     return {"model": str(model), "steps": summary["steps"], "stopped": summary.get("stopped"),
             "final_iou": last.get("iou"), "final_rank_corr": last.get("rank_corr")}
 
+
+def validate_dir(model: Any, tok: Any, neurons: Any, texts: Sequence[str], langs: Sequence[str], out: Path,
+                 cfg: ValidateConfig = ValidateConfig()) -> dict[str, Any]:
+    """Ablate `neurons` and `cfg.n_random` matched random sets; write validation.json and validation.html to `out`."""
+    result = validate(model, tok, neurons, texts, langs, n_random=cfg.n_random, seed=cfg.seed,
+                      max_length=cfg.max_length, token_budget=cfg.token_budget)
+    with atomic_dir(out, holds_only(VALIDATION_FILES)) as tmp:
+        atomic_write_json(tmp / "validation.json", result)
+        atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True,
+                                                                                      full_html=True))
+    return result
+
+
+def drift_dir(tracker: DriftTracker, start: Any, later: Iterable[tuple[int, str, Any]], out: Path,
+              on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Drift of `tracker`'s set from `start` over each (step, label, model) of `later`; writes drift.jsonl
+    and drift.html to `out` and returns the records (the start's first)."""
+    records = [tracker.start(start)]
+    for step, label, model in later:
+        rec = {**tracker.measure(step, model), "source": label}
+        records.append(rec)
+        if on_record is not None:
+            on_record(rec)
+    with atomic_dir(out, holds_only(DRIFT_FILES)) as tmp:
+        atomic_write_text(tmp / DRIFT_FILE, "".join(json_text(r) + "\n" for r in records))
+        atomic_write_text(tmp / "drift.html", drift_figure(records).to_html(include_plotlyjs=True, full_html=True))
+    return records

@@ -108,6 +108,14 @@ def select_neurons(
         raise NeuronSetError(f"the statistics have {L} layers x {W} neurons but the model has "
                              f"{fingerprint.get('num_layers')} x {fingerprint.get('mlp_width')}")
     result: MethodScores = m.score(stats, target, refs, cfg, layer_list)
+    ways = len(result.rankings)  # AP's "both" takes its quota from each end
+    if per_layer is not None and per_layer * ways > W:
+        raise ConfigError(f"--per-layer {per_layer} exceeds the MLP width {W}" if ways == 1 else
+                          f"--per-layer {per_layer} in both directions takes {per_layer * ways} of a layer's {W} "
+                          "neurons; lower it or take one direction")
+    if top_fraction is not None and top_fraction * ways > 1:
+        raise ConfigError(f"--top-fraction {top_fraction} in both directions takes more than every neuron; lower it "
+                          "or take one direction")
     if top_fraction is None and per_layer is None and result.default is not None:
         chosen = result.default.clone()
         outside = torch.ones(L, dtype=torch.bool)

@@ -36,8 +36,10 @@ def test_per_layer_quota_and_layer_range():
     diff = torch.arange(1.0, 25.0).reshape(4, 6)
     ns = select_neurons(mean_stats(diff), "contrast", per_layer=2, layers="1:3")
     assert picked(ns) == {1: [4, 5], 2: [4, 5]}
-    ns = select_neurons(mean_stats(diff), "contrast", per_layer=10, layers=[-1])
-    assert picked(ns) == {3: list(range(6))}  # a quota above the width takes the whole layer
+    ns = select_neurons(mean_stats(diff), "contrast", per_layer=6, layers=[-1])
+    assert picked(ns) == {3: list(range(6))}  # a quota of the whole width takes the whole layer
+    with pytest.raises(ConfigError, match="exceeds the MLP width 6"):  # never clamped silently
+        select_neurons(mean_stats(diff), "contrast", per_layer=7, layers=[-1])
 
 
 def test_fraction_counts_neurons_of_the_range_only():

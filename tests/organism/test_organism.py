@@ -11,7 +11,7 @@ import transformers
 
 from kolang.errors import ConfigError
 from kolang.models import load_model
-from kolang.organism import is_valid, organism_dir, read_card
+from kolang.organism.cache import is_valid, organism_dir, read_card
 from kolang.pipeline.organism import build
 
 
