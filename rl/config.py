@@ -1,8 +1,12 @@
 """`RLConfig`: every option of a `kolang rl` run, one docstring a field (the CLI help).
 
 Defaults follow DAPO / Dr. GRPO where those papers measured a choice (clip-higher, token-level
-aggregation, no KL, difficulty filtering) and TRL's GRPOTrainer otherwise. Kept free of torch, so
-the command line can list the options without importing it.
+aggregation, no KL, difficulty filtering) and TRL's GRPOTrainer otherwise: the loss options TRL also
+has default as in TRL 1.16 (advantage scaling, aggregation, the importance-weighted KL term,
+truncation masking) except `epsilon_high`, which TRL leaves equal to `epsilon`; with the same
+options the loss and its gradient equal TRL's (tests/rl/test_trl_loss.py). Group size and lengths
+are smaller than TRL's, to suit a CPU. Kept free of torch, so the command line can list the options
+without importing it.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ class RLConfig:
     """Upper clip range (DAPO clip-higher); unset means equal to --epsilon."""
     beta: float = 0.0
     """KL coefficient to a frozen reference model (k3 estimator); 0 loads no reference."""
+    kl_bias_correction: bool = True
+    """Weight the KL term by the importance ratio, which makes it unbiased for the current policy (DeepSeek-V3.2;
+    TRL's use_bias_correction_kl, on by default there too); acts only with --beta > 0."""
     num_iterations: int = 1
     """Optimizer passes over each batch of rollouts (mu); old log-probs are kept across them."""
     scale_rewards: str = "group"

@@ -5,8 +5,11 @@ per completion (GRPO, arXiv:2402.03300 eq. 3). Choices and their sources:
 - `epsilon_high` > `epsilon` lets low-probability tokens grow faster (DAPO "clip-higher",
   Yu et al. 2025, arXiv:2503.14476 §3.1), countering entropy collapse.
 - KL to a frozen reference uses the k3 estimator exp(r) - r - 1 with r = log pi_ref - log pi
-  (Schulman, "Approximating KL divergence", 2020), unbiased and always >= 0; off by default as in
-  DAPO and Dr. GRPO.
+  (Schulman, "Approximating KL divergence", 2020), always >= 0; off by default as in DAPO and
+  Dr. GRPO. The tokens were sampled from the old policy, not the current one, so k3 is weighted by
+  the importance ratio to estimate KL(pi || pi_ref) without bias (DeepSeek-V3.2, arXiv:2512.02556,
+  and TRL's default `use_bias_correction_kl`); the ratio keeps its gradient, so the weight changes
+  the KL gradient even on-policy, where its value is 1.
 - Aggregation: "token" averages over every completion token of the batch (DAPO §3.3), "sequence"
   averages each completion then the batch (the original GRPO, which favours short wrong answers),
   "constant" divides the token sum by batch size x max completion length (Dr. GRPO,
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from kolang.rl.config import AGGREGATIONS
+from kolang.rl.config import AGGREGATIONS, RLConfig
 
 
 def per_token_loss(
@@ -28,11 +31,13 @@ def per_token_loss(
     epsilon_high: float | None = None,
     beta: float = 0.0,
     ref_logp: torch.Tensor | None = None,
+    kl_bias_correction: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-token loss (B, T) and per-token diagnostics (ratio, kl, clipped-low/high flags).
 
     logp, old_logp, ref_logp: (B, T) log-probs of the sampled tokens under the current policy, the
-    policy that sampled them, and the reference; advantages: (B,).
+    policy that sampled them, and the reference; advantages: (B,). `kl_bias_correction` weights the
+    k3 term by the importance ratio (module docstring).
     """
     eps_high = epsilon if epsilon_high is None else epsilon_high
     adv = advantages.unsqueeze(1)  # (B, 1)
@@ -44,7 +49,9 @@ def per_token_loss(
         if ref_logp is None:
             raise ValueError("beta != 0 needs the reference log-probs")
         delta = ref_logp - logp  # (B, T)
-        kl = torch.exp(delta) - delta - 1.0
+        kl = torch.exp(delta) - delta - 1.0  # (B, T) k3
+        if kl_bias_correction:
+            kl = kl * ratio  # tokens came from the old policy: reweight to the current one (TRL logs this too)
         loss = loss + beta * kl
     info = {
         "ratio": ratio.detach(),
@@ -97,11 +104,32 @@ def grpo_loss(
     ref_logp: torch.Tensor | None = None,
     aggregation: str = "token",
     max_completion_length: int | None = None,
+    kl_bias_correction: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The full-batch GRPO loss and its statistics (mean KL, clip fractions, mean ratio) over masked tokens."""
-    loss, info = per_token_loss(logp, old_logp, advantages, epsilon, epsilon_high, beta, ref_logp)
+    loss, info = per_token_loss(logp, old_logp, advantages, epsilon, epsilon_high, beta, ref_logp, kl_bias_correction)
     total = aggregate(loss, mask, aggregation, max_completion_length)
     return total, token_stats(info, mask)
+
+
+def micro_batch_loss(
+    cfg: RLConfig,
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    total_tokens: float,
+    total_sequences: int,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A micro-batch's share of the batch loss under `cfg`'s clip, KL and aggregation options, and its diagnostics.
+
+    The one place the trainer turns `RLConfig` into loss arguments, so tests that hold it against
+    TRL exercise exactly what training computes.
+    """
+    loss, info = per_token_loss(logp, old_logp, advantages, cfg.epsilon, cfg.epsilon_high, cfg.beta, ref_logp,
+                                cfg.kl_bias_correction)
+    return aggregate(loss, mask, cfg.loss_aggregation, cfg.max_completion_length, total_tokens, total_sequences), info
 
 
 def token_stats(info: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, float]:

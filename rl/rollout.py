@@ -63,13 +63,21 @@ def encode_prompts(tokenizer: Any, prompts: list[Any], max_length: int) -> list[
     return out
 
 
-def completion_mask(ids: torch.Tensor, eos_ids: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask (N, C) that is 1 up to and including the first eos, and `truncated` (N,): no eos found."""
+def completion_mask(ids: torch.Tensor, eos_ids: set[int], mask_truncated: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss mask (N, C), 1 up to and including the first eos, and `truncated` (N,): no eos found.
+
+    With `mask_truncated` a truncated row's mask is all 0 (DAPO overlong filtering, arXiv:2503.14476
+    §3.4): a cut-off completion's reward says nothing about its ending.
+    """
     is_eos = torch.zeros_like(ids, dtype=torch.bool)
     for e in eos_ids:
         is_eos |= ids == e
     seen_before = (is_eos.long().cumsum(dim=1) - is_eos.long()) > 0  # (N, C) an eos came strictly earlier
-    return (~seen_before).long(), ~is_eos.any(dim=1)
+    truncated = ~is_eos.any(dim=1)
+    mask = (~seen_before).long()
+    if mask_truncated:
+        mask = mask * (~truncated).long().unsqueeze(1)
+    return mask, truncated
 
 
 def generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], group_size: int, max_new_tokens: int,
@@ -89,10 +97,7 @@ def generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], group_size
         c_ids = sample(model, chunk, max_new_tokens, stops, pad, n=group_size, temperature=temperature, top_p=top_p,
                        seed=seed * 1_000_003 + i)  # (n, C)
         p_ids, p_mask = left_pad([ids for ids in chunk for _ in range(group_size)], pad)
-        c_mask, trunc = completion_mask(c_ids, stops)
-        if mask_truncated:
-            # DAPO overlong filtering: a cut-off completion's reward says nothing about its ending
-            c_mask = c_mask * (~trunc).long().unsqueeze(1)
+        c_mask, trunc = completion_mask(c_ids, stops, mask_truncated)
         texts = tokenizer.batch_decode(c_ids, skip_special_tokens=True)
         parts.append(Rollout(p_ids, p_mask, c_ids, c_mask, trunc, texts))
     model.train(was_training)

@@ -36,7 +36,7 @@ from kolang.rl.advantages import group_advantages
 from kolang.rl.config import RESUMABLE_CHANGES, RLConfig
 from kolang.rl.filtering import fill_batch, keep_groups
 from kolang.rl.judge import load_judge
-from kolang.rl.loss import aggregate, per_token_loss
+from kolang.rl.loss import micro_batch_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
 from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
 from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
@@ -239,9 +239,7 @@ class GRPOTrainer:
                 logp = self._score(self.model, part)  # (n, C)
                 old_lp = old[rows].to(self.device) if old is not None else logp.detach()
                 ref_lp = ref[rows].to(self.device) if ref is not None else None
-                tok_loss, info = per_token_loss(logp, old_lp, adv[rows].to(self.device), cfg.epsilon, cfg.epsilon_high,
-                                                cfg.beta, ref_lp)
-                loss = aggregate(tok_loss, m, cfg.loss_aggregation, cfg.max_completion_length, n_tok, N)
+                loss, info = micro_batch_loss(cfg, logp, old_lp, adv[rows].to(self.device), m, ref_lp, n_tok, N)
                 loss.backward()
                 loss_sum += float(loss.detach())
                 for k in ("kl", "clip_low", "clip_high"):

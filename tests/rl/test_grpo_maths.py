@@ -33,7 +33,7 @@ def test_advantages_match_numpy(scale):
     assert np.allclose(got[4:8], 0.0)  # an all-equal group has no signal
 
 
-def np_loss(logp, old, adv, mask, eps, eps_high, beta, ref, how, max_len):
+def np_loss(logp, old, adv, mask, eps, eps_high, beta, ref, how, max_len, kl_correction=True):
     B, T = logp.shape
     loss = np.zeros((B, T))
     for b in range(B):
@@ -44,7 +44,8 @@ def np_loss(logp, old, adv, mask, eps, eps_high, beta, ref, how, max_len):
             loss[b, t] = -min(ratio * adv[b], clipped * adv[b])
             if beta:
                 d = ref[b, t] - logp[b, t]
-                loss[b, t] += beta * (np.exp(d) - d - 1)
+                k3 = np.exp(d) - d - 1
+                loss[b, t] += beta * (ratio * k3 if kl_correction else k3)  # importance-weighted (DeepSeek-V3.2)
     if how == "token":
         return (loss * mask).sum() / mask.sum()
     if how == "sequence":
@@ -68,14 +69,14 @@ def fixed_batch():
 
 
 @pytest.mark.parametrize("how", ["token", "sequence", "constant"])
-@pytest.mark.parametrize("beta", [0.0, 0.1])
-def test_loss_matches_numpy(how, beta):
+@pytest.mark.parametrize(("beta", "kl_correction"), [(0.0, True), (0.1, True), (0.1, False)])
+def test_loss_matches_numpy(how, beta, kl_correction):
     logp, old, ref, adv, mask = fixed_batch()
     eps, eps_high, max_len = 0.2, 0.28, 8
     t = lambda a: torch.tensor(a, dtype=torch.float64)
     lp = t(logp).requires_grad_(True)
-    got, stats = grpo_loss(lp, t(old), t(adv), t(mask), eps, eps_high, beta, t(ref), how, max_len)
-    want = np_loss(logp, old, adv, mask, eps, eps_high, beta, ref, how, max_len)
+    got, stats = grpo_loss(lp, t(old), t(adv), t(mask), eps, eps_high, beta, t(ref), how, max_len, kl_correction)
+    want = np_loss(logp, old, adv, mask, eps, eps_high, beta, ref, how, max_len, kl_correction)
     assert got.item() == pytest.approx(want, rel=1e-10)
     assert stats["clip_low"] > 0 and stats["clip_high"] > 0  # both sides exercised
     got.backward()
@@ -107,3 +108,19 @@ def test_on_policy_first_iteration_is_policy_gradient():
     loss.backward()
     np.testing.assert_allclose(lp.grad.numpy(), -adv[:, None] * mask / mask.sum(), rtol=1e-12)
     assert stats["clip_fraction"] == 0.0 and stats["ratio"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kl_correction", [True, False])
+def test_kl_gradient_on_policy(kl_correction):
+    # On-policy the ratio is 1 but keeps its gradient (d ratio / d logp = 1), so the weighted k3 term
+    # has gradient k3 + 1 - exp(ref - logp) per token and the plain one 1 - exp(ref - logp).
+    logp, _, ref, _, mask = fixed_batch()
+    lp = torch.tensor(logp, requires_grad=True)
+    zero_adv = torch.zeros(len(logp), dtype=torch.float64)
+    loss, _ = grpo_loss(lp, lp.detach(), zero_adv, torch.tensor(mask), beta=1.0, ref_logp=torch.tensor(ref),
+                        aggregation="token", kl_bias_correction=kl_correction)
+    loss.backward()
+    d = ref - logp
+    k3 = np.exp(d) - d - 1
+    want = ((k3 if kl_correction else 0.0) + 1 - np.exp(d)) * mask / mask.sum()
+    np.testing.assert_allclose(lp.grad.numpy(), want, rtol=1e-12, atol=1e-15)

@@ -16,6 +16,8 @@ def test_completion_mask_stops_after_first_eos():
     mask, trunc = completion_mask(ids, {9})
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
     assert trunc.tolist() == [False, True, False]
+    masked, _ = completion_mask(ids, {9}, mask_truncated=True)
+    assert masked.tolist() == [[1, 1, 1, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]]
 
 
 def test_left_pad():

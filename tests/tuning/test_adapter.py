@@ -88,3 +88,29 @@ def test_trainable_size_scales_with_neurons():
     # gate row + up row (hidden each) and a down column (hidden) per neuron
     assert sum(p.numel() for p in tr.params) == 5 * 3 * 32
     assert all(p.numel() <= 5 * 32 for p in tr.params)
+
+
+def test_trl_sft_trainer_trains_only_selected_neurons(tmp_path, one_thread):
+    """The adapter as `peft_config` of TRL's SFTTrainer, which wraps the model and then places it (`.to`)."""
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    from kolang.tiny import byte_tokenizer
+    from kolang.tuning.adapter import NeuronConfig
+
+    base = {k: v.clone() for k, v in tiny_model("qwen2").state_dict().items()}
+    ds = datasets.Dataset.from_list([{"text": f"{a} 더하기 1은 {a + 1}입니다."} for a in range(4)])
+    args = trl.SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, learning_rate=1e-2,
+                         max_length=32, report_to=[], use_cpu=True, save_strategy="no", bf16=False,
+                         dataloader_num_workers=0, seed=0)
+    trainer = trl.SFTTrainer(model=tiny_model("qwen2"), args=args, train_dataset=ds, processing_class=byte_tokenizer(),
+                             peft_config=NeuronConfig.from_neurons(NEURONS))
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("sparse_neuron_weight" in n for n in trainable)
+    trainer.train()
+    merged = trainer.model.merge_and_unload()
+    after, masks = merged.state_dict(), _masks(merged, NEURONS)
+    assert set(after) == set(base)
+    for name, w in after.items():
+        m = masks.get(name, torch.zeros(w.shape, dtype=torch.bool))
+        assert torch.equal(w[~m], base[name][~m]), f"{name} changed outside the selected neurons"
+        assert name not in masks or torch.any(w[m] != base[name][m]), f"{name}: the selected neurons did not train"

@@ -45,3 +45,39 @@ def test_merge_adapter_dir(tiny_dir, tmp_path):
     out = merge_adapter_dir(tiny_dir, tmp_path / "adapter", tmp_path / "merged")
     plain = transformers.AutoModelForCausalLM.from_pretrained(out)
     assert torch.allclose(plain(input_ids=ids).logits, want, atol=1e-5)
+
+
+def _logits_equal_merged(pm, ids, atol):
+    """The adapter's forward equals the same model with its deltas merged in (and differs from the base)."""
+    import copy
+
+    live = pm(input_ids=ids).logits
+    merged = copy.deepcopy(pm).merge_and_unload()
+    with pm.disable_adapter():
+        base = pm(input_ids=ids).logits
+    err, effect = (live - merged(input_ids=ids).logits).abs().max(), (live - base).abs().max()
+    assert err <= atol and effect > 10 * atol, (err, effect)
+
+
+def test_moves_and_casts():
+    # `.to()`, `.double()` and every trainer that places a model run through nn.Module._apply, which the
+    # adapter layer once shadowed with its own merge helper.
+    pm = get_peft_model(tiny_model("qwen2"), NeuronConfig.from_neurons({0: [1, 7], 1: [3]}, init_weights=False))
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "sparse_neuron_weight" in n:
+                p.mul_(25.0)  # deltas large enough to stand out from bf16 rounding
+    ids = torch.randint(0, 256, (2, 9))
+    for dtype, move, atol in ((torch.float64, lambda m: m.to(torch.float64), 1e-10),
+                              (torch.float64, lambda m: m.double(), 1e-10),
+                              (torch.bfloat16, lambda m: m.to(torch.bfloat16), 5e-2),
+                              (torch.float32, lambda m: m.to(torch.float32), 1e-5),
+                              (torch.float32, lambda m: m.to("cpu"), 1e-5)):
+        assert move(pm) is pm
+        assert {p.dtype for p in pm.parameters()} == {dtype}
+        deltas = [p for n, p in pm.named_parameters() if "sparse_neuron_weight" in n]
+        assert deltas and all(p.requires_grad for p in deltas)
+        _logits_equal_merged(pm, ids, atol)
+    pm.to("meta")
+    assert {p.device.type for p in pm.parameters()} == {"meta"}
+    assert pm(input_ids=ids.to("meta")).logits.shape == (2, 9, 260)

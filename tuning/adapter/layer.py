@@ -100,7 +100,11 @@ class NeuronLayer(nn.Module, BaseTunerLayer):
                 result = result + y
         return result
 
-    def _apply(self, adapter: str, sign: float) -> None:
+    def _add_delta(self, adapter: str, sign: float) -> None:
+        """Add (sign 1) or subtract (sign -1) `adapter`'s deltas into the base weight's rows/columns, in place.
+
+        Not named `_apply`: that is `nn.Module._apply`, through which `.to()`, `.cuda()` and `.half()` run.
+        """
         base = self.get_base_layer()
         side = self.sparse_neuron_side[adapter]
         idx = self.sparse_neuron_index[adapter].to(base.weight.device)
@@ -117,7 +121,7 @@ class NeuronLayer(nn.Module, BaseTunerLayer):
                 continue
             if safe_merge and not torch.isfinite(self.sparse_neuron_weight[adapter]).all():
                 raise ValueError(f"adapter {adapter} holds NaN or inf deltas; refusing to merge it")
-            self._apply(adapter, 1.0)
+            self._add_delta(adapter, 1.0)
             self.merged_adapters.append(adapter)
 
     def unmerge(self) -> None:
@@ -126,7 +130,7 @@ class NeuronLayer(nn.Module, BaseTunerLayer):
             warnings.warn("Already unmerged. Nothing to do.")
             return
         while self.merged_adapters:
-            self._apply(self.merged_adapters.pop(), -1.0)
+            self._add_delta(self.merged_adapters.pop(), -1.0)
 
     def get_delta_weight(self, adapter: str) -> torch.Tensor:
         """The full-size delta of `adapter` (for inspection only; training never builds it)."""
