@@ -38,6 +38,8 @@ def tree(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def w(tmp_path_factory):
     """A world of inputs: a model, another model's neuron set, data files, a finished tune and rl run, a user folder."""
+    from kolang.rl.config import RLConfig
+    from kolang.rl.trainer import GRPOTrainer
     from kolang.tuning.config import TuneConfig
     from kolang.tuning.sft import tune
 
@@ -56,6 +58,10 @@ def w(tmp_path_factory):
     write_jsonl(root / "rl.jsonl", RL)
     tune(TuneConfig(model=str(m), data=str(root / "sft.jsonl"), out=str(root / "tuned"), neurons=str(root / "ns"),
                     steps=2, batch_size=2, save_every=1, layers="0:1"))
+    rl = RLConfig(model=str(m), data=str(root / "rl.jsonl"), out=str(root / "rl_run"), neurons=str(root / "ns"),
+                  steps=2, group_size=2, prompts_per_step=1, max_completion_length=4, filter_groups=False,
+                  save_every=1, threads=1)
+    GRPOTrainer(rl).train()
     (root / "user").mkdir()
     (root / "user" / "notes.txt").write_text("mine")
     (root / "file.txt").write_text("a file")
@@ -86,7 +92,7 @@ CASES: dict[str, Case] = {
     "discover --out onto a user folder": lambda w, t: (
         ["discover", "--model", w / "model", "--out", copy(w / "user", t / "u")], "did not write", [t / "u"]),
     "drift --out onto its own run": lambda w, t: (
-        ["drift", "--run", copy(w / "tuned", t / "r"), "--neurons", w / "ns", "--out", t / "r"],
+        ["drift", "--run", copy(w / "rl_run", t / "r"), "--neurons", w / "ns", "--out", t / "r"],
         "did not write", [t / "r"]),
     "demo --fresh onto a user folder": lambda w, t: (
         ["demo", "--fresh", "--size", "micro", "--out", copy(w / "user", t / "u")], "did not write", [t / "u"]),
