@@ -8,11 +8,18 @@ the top-k and the bottom-k neurons. AP is computed for all neurons at once, with
 definition (`average_precision_score`: tied scores form one threshold), vectorised over neurons.
 
 AP saturates: when the languages separate easily by per-text mean (script and byte statistics
-differ), many neurons reach AP = 1.0 (or 0.0) and a cut among them by layer and index would be
-arbitrary. Equal APs are therefore ranked by effect size, the standardised difference of per-text
-means (target minus reference, over the pooled within-group standard deviation), and
-`method_info` records how many neurons tie at each cut (`tied_at_cut`) and how many of those
-were taken (`taken_at_cut`).
+differ), many neurons reach AP = 1.0 (or, at the bottom end, the AP of a perfectly reversed
+ranking) and a cut among them by layer and index would be arbitrary. Equal APs are therefore
+ranked by effect size, the standardised difference of per-text means (target minus reference,
+over the pooled within-group standard deviation), and `method_info` records how many neurons tie
+at each cut (`tied_at_cut`) and how many of those were taken (`taken_at_cut`).
+
+The unit differs from Kojima et al.'s. They score the output of every linear layer of the model
+(the q, k, v and o projections of attention and the gate, up and down projections of the MLP),
+and their per-text mean runs over every position, BOS included. kolang scores its one kind of
+neuron, the MLP hidden unit (the down projection's input, as every method here does), and its
+per-text mean leaves special tokens (BOS, EOS) out. Sets and counts are therefore not comparable
+with the paper's neuron for neuron: its top-k is drawn from a larger and different pool.
 """
 
 from __future__ import annotations
