@@ -130,7 +130,7 @@ def cut_ties(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int], take
         worst = s[g][chosen].min() if ranking.largest else s[g][chosen].max()
         same = ok[g] & (s[g] == worst)
         tied, taken_tied = tied + int(same.sum()), taken_tied + int((same & chosen).sum())
-        at = float(worst)
+        at = float(worst) + 0.0  # -0.0 (a negated zero entropy) reads as 0.0
     out: dict[str, Any] = {"tied_at_cut": tied, "taken_at_cut": taken_tied}
     if not per_layer:
         out[f"{score_name}_at_cut"] = at if at is not None and math.isfinite(at) else None  # JSON has no inf

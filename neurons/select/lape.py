@@ -16,7 +16,8 @@ the paper, whatever `reference` names.
 By default kolang differs from the reference in four ways, and the sets differ with them:
 
 - p is float64 (active count / token count); identify.py divides integer tensors, which torch does
-  in float32, so from ~1e7 tokens a language distinct counts round to equal p and quantiles move.
+  in float32. From about 2**24 (1.7e7) tokens a language, adjacent counts can round to the same p,
+  and a neuron close to the filter, the bar or the entropy cut can land on the other side.
 - Neurons that fail the filter are never taken; identify.py gives them infinite entropy and ranks
   them last, so it takes some when the filter leaves fewer than top_rate * numel.
 - Ties in entropy are broken by layer, then index; identify.py takes `torch.topk`'s order, which
