@@ -1,5 +1,6 @@
-"""Batching shared by every stage: token-budget batches of variable-length texts, and prompt +
-completion batches labelled for a loss on the completion only."""
+"""Batching shared by every stage: token-budget batches of variable-length texts, fixed windows
+packed from a token stream, and prompt + completion batches labelled for a loss on the completion
+only."""
 
 from __future__ import annotations
 
@@ -48,24 +49,14 @@ def encoded_batches(
 ) -> Iterator[Batch]:
     """Tokenise `texts` chunk by chunk and yield padded batches within the token budget.
 
-    A non-blank text that encodes to no tokens means the tokenizer is wrong for the model: it
-    raises `ModelError` rather than yielding an empty batch.
+    A non-blank text that encodes to no tokens raises `ModelError` (the tokenizer is wrong for the model).
     """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     # Special tokens carry no language, whether the tokenizer added them or the text holds them.
     special_ids = torch.tensor(sorted(getattr(tokenizer, "all_special_ids", []) or []), dtype=torch.long)
     for start in range(0, len(texts), chunk_texts):
-        chunk = list(texts[start : start + chunk_texts])
-        enc = tokenizer(chunk, add_special_tokens=True, truncation=True, max_length=max_length,
-                        return_special_tokens_mask=True)
-        ids, special = enc["input_ids"], enc["special_tokens_mask"]
+        ids, special = _encode(tokenizer, texts, start, chunk_texts, truncation=True, max_length=max_length)
         lengths = [len(x) for x in ids]
-        for j, n in enumerate(lengths):
-            if n - sum(special[j]) <= 0 and chunk[j].strip():  # encoded to nothing but added specials
-                raise ModelError(
-                    f"the tokenizer encodes text {start + j} ({chunk[j][:40]!r}) to no tokens; "
-                    "check the tokenizer class the model directory declares"
-                )
         for rows in token_batches(lengths, token_budget, max_batch):
             T = max(lengths[j] for j in rows)
             input_ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
@@ -78,6 +69,46 @@ def encoded_batches(
                 counted[r, :n] = ~torch.tensor(special[j], dtype=torch.bool)
             counted &= ~torch.isin(input_ids, special_ids)
             yield Batch([start + j for j in rows], input_ids, attn, counted)
+
+
+def packed_windows(tokenizer, texts: Sequence[str], groups: Sequence[int], *, window: int,
+                   chunk_texts: int = 4096) -> Iterator[tuple[int, torch.Tensor]]:
+    """(group, (window,) token ids): each group's texts encoded in order, concatenated, cut into windows.
+
+    RUCAIBox's activation.py reads a language this way: one stream of token ids reshaped into
+    fixed-length rows, the remainder dropped, so a window may span several texts and a text several
+    windows. Texts are encoded as the tokenizer does by default (special tokens it adds per text,
+    such as Llama's BOS, stay in the stream). Only the unfinished window of each group is held.
+    """
+    pending: dict[int, list[int]] = {}
+    for start in range(0, len(texts), chunk_texts):
+        ids, _ = _encode(tokenizer, texts, start, chunk_texts, verbose=False)  # no truncation: windows cut
+        for j, row in enumerate(ids):
+            group = groups[start + j]
+            buf = pending.setdefault(group, [])
+            buf.extend(row)
+            full = len(buf) // window
+            for w in range(full):
+                yield group, torch.tensor(buf[w * window : (w + 1) * window], dtype=torch.long)
+            del buf[: full * window]
+
+
+def _encode(tokenizer, texts: Sequence[str], start: int, chunk_texts: int, **kw) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids and special-token masks of texts[start : start + chunk_texts], with the tokenizer's special tokens.
+
+    A non-blank text that encodes to no tokens means the tokenizer is wrong for the model: it
+    raises `ModelError` rather than yielding nothing.
+    """
+    chunk = list(texts[start : start + chunk_texts])
+    enc = tokenizer(chunk, add_special_tokens=True, return_special_tokens_mask=True, **kw)
+    ids, special = enc["input_ids"], enc["special_tokens_mask"]
+    for j, row in enumerate(ids):
+        if len(row) - sum(special[j]) <= 0 and chunk[j].strip():  # encoded to nothing but added specials
+            raise ModelError(
+                f"the tokenizer encodes text {start + j} ({chunk[j][:40]!r}) to no tokens; "
+                "check the tokenizer class the model directory declares"
+            )
+    return ids, special
 
 
 IGNORE = -100  # label of tokens a loss skips (torch's cross_entropy ignore_index default)

@@ -4,20 +4,21 @@ For every (layer, language, neuron) we keep the token count, the sum and the sum
 the neuron value, and the count of tokens where the neuron is active (`act(gate) > 0`, LAPE's
 definition), in float64/int64 on the model's device. Memory is O(layers x languages x width),
 whatever the corpus size; whole activations are never cached. Padding and special tokens
-(BOS/EOS, which carry no language) are masked out.
+(BOS/EOS, which carry no language) are masked out, unless texts are packed into windows the way
+RUCAIBox's activation.py reads them (`pack=True`), where every position counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
 from kolang.arch import ModelMap, resolve
-from kolang.batching import encoded_batches
-from kolang.errors import DataError
+from kolang.batching import encoded_batches, packed_windows
+from kolang.errors import ConfigError, DataError
 from kolang.neurons.hooks import capture_mlp
 
 
@@ -30,7 +31,7 @@ class ActivationStats:
     sum: torch.Tensor  # (L, G, W) float64
     sumsq: torch.Tensor  # (L, G, W) float64
     active: torch.Tensor  # (L, G, W) int64 — tokens with act(gate) > 0
-    texts: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))  # (G,) texts per language
+    texts: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))  # (G,) texts (packed: windows) per language
     text_means: torch.Tensor | None = None  # (N, L, W) float32 — per-text mean value (for AP), optional
     text_langs: torch.Tensor | None = None  # (N,) int64 — language index of each text
     fingerprint: dict | None = None  # ModelMap.fingerprint() of the model read, stamped on selected sets
@@ -164,19 +165,26 @@ def collect_stats(
     max_batch: int = 256,
     chunk_texts: int = 4096,
     keep_text_means: bool = False,
+    pack: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ActivationStats:
     """Run `texts` (labelled by `langs`) through `model` and return their `ActivationStats`.
 
     Texts are tokenised in chunks, truncated to `max_length` tokens and batched by a token budget.
-    Under `torch.distributed` each rank reads every world-size-th text and the sums are all-reduced,
-    so every rank returns the statistics of the whole corpus. `progress(texts_done, tokens_done)`
-    is called after each batch.
+    `pack=True` reads them as RUCAIBox's activation.py does, for LAPE's reference-compatible mode:
+    each language's token stream is cut into `max_length`-token windows (its last partial window
+    dropped), attention runs across text boundaries, and every position counts, special tokens
+    included. Under `torch.distributed` each rank reads every world-size-th text (packed: window)
+    and the sums are all-reduced, so every rank returns the statistics of the whole corpus.
+    `progress(texts_done, tokens_done)` is called after each batch (packed: windows done).
     """
     if len(texts) != len(langs):
         raise DataError(f"{len(texts)} texts but {len(langs)} language labels")
     if len(texts) == 0:
         raise DataError("no texts to read")
+    if pack and keep_text_means:
+        raise ConfigError("packed windows mix texts, so they have no per-text means; "
+                          "collect AP statistics with pack=False")
     languages = list(languages) if languages is not None else sorted(set(langs))
     lang_ix = {lang: i for i, lang in enumerate(languages)}
     missing = sorted(set(langs) - set(lang_ix))
@@ -186,19 +194,20 @@ def collect_stats(
     device = next(model.parameters()).device
     acc = StatsAccumulator(mm, languages, device, keep_text_means)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-    mine = list(range(rank, len(texts), world))
     done_texts = done_tokens = 0
     with torch.inference_mode(), capture_mlp(mm, acc):
-        batches = encoded_batches(tokenizer, [texts[i] for i in mine], max_length=max_length,
-                                  token_budget=token_budget, max_batch=max_batch, chunk_texts=chunk_texts)
-        for b in batches:
-            ids = [mine[j] for j in b.index]
-            lang = torch.tensor([lang_ix[langs[i]] for i in ids], device=device)
-            acc.begin_batch(b.counted.to(device), lang, torch.tensor(ids))
-            model(input_ids=b.input_ids.to(device), attention_mask=b.attention_mask.to(device), use_cache=False)
+        if pack:
+            batches = _packed_batches(tokenizer, texts, [lang_ix[x] for x in langs], rank, world, max_length=max_length,
+                                      rows=max(1, min(max_batch, token_budget // max_length)), chunk_texts=chunk_texts)
+        else:
+            batches = _text_batches(tokenizer, texts, langs, lang_ix, rank, world, max_length=max_length,
+                                    token_budget=token_budget, max_batch=max_batch, chunk_texts=chunk_texts)
+        for lang, ids, input_ids, attention_mask, counted in batches:
+            acc.begin_batch(counted.to(device), lang.to(device), ids)
+            model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False)
             acc.end_batch()
-            done_texts += len(ids)
-            done_tokens += int(b.counted.sum())
+            done_texts += len(lang)
+            done_tokens += int(counted.sum())
             if progress is not None:
                 progress(done_texts, done_tokens)
     stats = acc.result()
@@ -216,3 +225,37 @@ def collect_stats(
     if keep_text_means:
         stats.text_langs = torch.tensor([lang_ix[langs[int(i)]] for i in stats.text_langs], dtype=torch.int64)
     return stats
+
+
+# (language index (B,), text ids (B,) or None, input_ids, attention_mask, counted (B, T)) of one forward.
+_Rows = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _text_batches(tokenizer, texts: Sequence[str], langs: Sequence[str], lang_ix: dict[str, int], rank: int,
+                  world: int, **batching) -> Iterator[_Rows]:
+    """Padded batches of this rank's texts (every world-th), special tokens and padding not counted."""
+    mine = list(range(rank, len(texts), world))
+    for b in encoded_batches(tokenizer, [texts[i] for i in mine], **batching):
+        ids = [mine[j] for j in b.index]
+        yield torch.tensor([lang_ix[langs[i]] for i in ids]), torch.tensor(ids), b.input_ids, b.attention_mask, b.counted
+
+
+def _packed_batches(tokenizer, texts: Sequence[str], groups: list[int], rank: int, world: int, *, max_length: int,
+                    rows: int, chunk_texts: int) -> Iterator[_Rows]:
+    """Batches of `rows` packed windows, this rank's every world-th one (each rank encodes every text); all positions count."""
+    batch: list[tuple[int, torch.Tensor]] = []
+    windows = packed_windows(tokenizer, texts, groups, window=max_length, chunk_texts=chunk_texts)
+    for i, item in enumerate(windows):
+        if i % world == rank:
+            batch.append(item)
+        if len(batch) == rows:
+            yield _window_rows(batch)
+            batch = []
+    if batch:
+        yield _window_rows(batch)
+
+
+def _window_rows(batch: list[tuple[int, torch.Tensor]]) -> _Rows:
+    input_ids = torch.stack([ids for _, ids in batch])  # (B, window): no padding
+    ones = torch.ones_like(input_ids)
+    return torch.tensor([g for g, _ in batch]), None, input_ids, ones, ones.bool()

@@ -19,7 +19,7 @@ from kolang.config import field_docs
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.layers import as_layers
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
-from kolang.neurons.select.base import DEFAULT_TOP_FRACTION, Method, MethodScores, take, validate_strategy
+from kolang.neurons.select.base import DEFAULT_TOP_FRACTION, Method, MethodScores, cut_ties, take, validate_strategy
 from kolang.neurons.stats import ActivationStats
 
 REGISTRY: dict[str, Method] = {}
@@ -92,7 +92,9 @@ def select_neurons(
     top 1%. `layers` is a spec such as "0:8" (Python slice semantics) or indices. `model` (a model,
     `ModelMap` or fingerprint) stamps the set so it is refused by other models; without it the set
     carries only the layer count and width of the statistics. `reference=None` means every other
-    language. Ties are broken by score, then layer, then index. Raises `NeuronSetError` if nothing passes.
+    language. Ties are broken by score, then the method's secondary key (AP: effect size), then layer, then
+    index; `params["method_info"]` records, per ranking, how many neurons tied at the cut. Raises
+    `NeuronSetError` if nothing passes.
     """
     m = get_method(method)
     cfg = make_config(m, method_params)
@@ -116,6 +118,7 @@ def select_neurons(
     if top_fraction is not None and top_fraction * ways > 1:
         raise ConfigError(f"--top-fraction {top_fraction} in both directions takes more than every neuron; lower it "
                           "or take one direction")
+    info = dict(result.info or {})
     if top_fraction is None and per_layer is None and result.default is not None:
         chosen = result.default.clone()
         outside = torch.ones(L, dtype=torch.bool)
@@ -125,7 +128,10 @@ def select_neurons(
         frac = DEFAULT_TOP_FRACTION if top_fraction is None and per_layer is None else top_fraction
         chosen = torch.zeros(L, W, dtype=torch.bool)
         for ranking in result.rankings:
-            chosen |= take(ranking, result.scores, layer_list, frac, per_layer)
+            taken = take(ranking, result.scores, layer_list, frac, per_layer)
+            info[ranking.name] = cut_ties(ranking, result.scores, layer_list, taken, per_layer is not None,
+                                          result.score_name)
+            chosen |= taken
     if not chosen.any():
         raise NeuronSetError(
             f"{method} selected no '{target}' neuron in layers {layer_list[0]}..{layer_list[-1]}; "
@@ -134,7 +140,7 @@ def select_neurons(
     if method == "lape":  # LAPE's entropy compares every language read, whatever `reference` named
         refs = [x for x in stats.languages if x != target]
     params = {**dataclasses.asdict(cfg), "top_fraction": top_fraction, "per_layer": per_layer, "layers": layer_list,
-              **({"method_info": result.info} if result.info else {})}
+              **({"method_info": info} if info else {})}
     neurons = {l: chosen[l].nonzero().flatten() for l in range(L) if chosen[l].any()}
     return NeuronSet(neurons, fingerprint, method=method, target=target, reference=refs, params=params,
                      scores=result.scores.float(), stats=stats)

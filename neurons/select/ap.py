@@ -6,16 +6,31 @@ of the target language are positives, texts of the reference languages negatives
 precision (AP) is high when it fires more on the target, low when it fires less; the paper takes
 the top-k and the bottom-k neurons. AP is computed for all neurons at once, with scikit-learn's
 definition (`average_precision_score`: tied scores form one threshold), vectorised over neurons.
+
+AP saturates: when the languages separate easily by per-text mean (script and byte statistics
+differ), many neurons reach AP = 1.0 (or, at the bottom end, the AP of a perfectly reversed
+ranking) and a cut among them by layer and index would be arbitrary. Equal APs are therefore
+ranked by effect size, the standardised difference of per-text means (target minus reference,
+over the pooled within-group standard deviation), and `method_info` records how many neurons tie
+at each cut (`tied_at_cut`) and how many of those were taken (`taken_at_cut`).
+
+The unit differs from Kojima et al.'s. They score the output of every linear layer of the model
+(the q, k, v and o projections of attention and the gate, up and down projections of the MLP),
+and their per-text mean runs over every position, BOS included. kolang scores its one kind of
+neuron, the MLP hidden unit (the down projection's input, as every method here does), and its
+per-text mean leaves special tokens (BOS, EOS) out. Sets and counts are therefore not comparable
+with the paper's neuron for neuron: its top-k is drawn from a larger and different pool.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
 from kolang.errors import ConfigError, DataError
-from kolang.neurons.select.base import Method, MethodScores, Ranking
+from kolang.neurons.select.base import Method, MethodScores, Ranking, standardized_difference
 
 # Neurons scored per chunk: keeps each (texts, chunk) work array near 8M elements (64 MB in float64).
 _CHUNK_ELEMENTS = 1 << 23
@@ -49,12 +64,10 @@ def average_precision(scores: torch.Tensor, labels: torch.Tensor, device: str | 
         raise DataError("average precision needs both positive (target) and negative (reference) texts")
     N, M = scores.shape
     out = torch.empty(M, dtype=torch.float64)
-    step = max(1, _CHUNK_ELEMENTS // max(N, 1))
     device = torch.device(device) if device is not None else scores.device
     y = labels.to(device).double()
     rank = torch.arange(N, dtype=torch.int64, device=device)
-    for start in range(0, M, step):
-        x = scores[:, start : start + step].to(device).double()  # (N, m)
+    for start, x in _column_chunks(scores, device):  # x (N, m) float64
         s, order = x.sort(dim=0, descending=True, stable=True)
         ys = y[order]  # (N, m) labels in score order
         tp = ys.cumsum(0)  # (N, m) true positives at or above each position
@@ -64,12 +77,37 @@ def average_precision(scores: torch.Tensor, labels: torch.Tensor, device: str | 
         end = torch.where(is_end, rank[:, None], torch.full_like(order, N))
         end = end.flip(0).cummin(0).values.flip(0)  # (N, m) end of the group each position is in
         precision_at_end = tp.gather(0, end) / (end + 1).double()
-        out[start : start + step] = ((ys * precision_at_end).sum(0) / n_pos).cpu()
+        out[start : start + x.shape[1]] = ((ys * precision_at_end).sum(0) / n_pos).cpu()
     return out
 
 
-def ap_scores(stats, target: str, reference: list[str]) -> tuple[torch.Tensor, float]:
-    """(L, W) AP of every neuron at separating target texts from reference texts, and the positive rate."""
+def _column_chunks(scores: torch.Tensor, device: torch.device) -> Iterator[tuple[int, torch.Tensor]]:
+    """(start, (N, m) float64 block on `device`) over the columns of `scores` (N, M), ~8M elements a block."""
+    N, M = scores.shape
+    step = max(1, _CHUNK_ELEMENTS // max(N, 1))
+    for start in range(0, M, step):
+        yield start, scores[:, start : start + step].to(device).double()
+
+
+def effect_size(scores: torch.Tensor, labels: torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
+    """(M,) standardised difference, positives minus negatives, of each column of `scores` (N, M): Cohen's d over texts.
+
+    AP only ranks texts, so every neuron that separates them perfectly scores 1.0; d also measures
+    by how much, which is what tells a language neuron from one that separates by accident.
+    """
+    out = torch.empty(scores.shape[1], dtype=torch.float64)
+    device = torch.device(device) if device is not None else scores.device
+    y = labels.to(device)
+    for start, x in _column_chunks(scores, device):
+        t, r = x[y], x[~y]  # (P, m), (N - P, m)
+        m_t, m_r = t.mean(0), r.mean(0)
+        d = standardized_difference(m_t - m_r, (t - m_t).square().sum(0), (r - m_r).square().sum(0), len(t), len(r))
+        out[start : start + x.shape[1]] = d.cpu()
+    return out
+
+
+def ap_scores(stats, target: str, reference: list[str]) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(L, W) AP of every neuron at separating target texts from reference texts, (L, W) its effect size, and the positive rate."""
     if stats.text_means is None or stats.text_langs is None:
         raise DataError("the AP method needs per-text means; collect statistics with keep_text_means=True")
     t = stats.lang_index(target)
@@ -83,17 +121,18 @@ def ap_scores(stats, target: str, reference: list[str]) -> tuple[torch.Tensor, f
     N, L, W = means.shape
     # Sorting texts for every neuron dominates (about 10 s per 10^5 neurons x 200 texts on one CPU thread).
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    ap = average_precision(means.reshape(N, L * W), labels, device=device).reshape(L, W)
-    return ap, float(labels.double().mean())
+    flat = means.reshape(N, L * W)
+    ap = average_precision(flat, labels, device=device).reshape(L, W)
+    return ap, effect_size(flat, labels, device=device).reshape(L, W), float(labels.double().mean())
 
 
 def score(stats, target: str, reference: list[str], cfg: APConfig, layers: list[int]) -> MethodScores:
-    """AP scores; 'top' takes neurons above the chance AP (the positive rate), 'bottom' those below it."""
-    ap, chance = ap_scores(stats, target, reference)
-    top = Ranking(largest=True, eligible=ap > chance)
-    bottom = Ranking(largest=False, eligible=ap < chance)
+    """AP scores; 'top' takes neurons above the chance AP (the positive rate), 'bottom' those below it; equal APs by effect size."""
+    ap, effect, chance = ap_scores(stats, target, reference)
+    top = Ranking(largest=True, eligible=ap > chance, tiebreak=effect)
+    bottom = Ranking(largest=False, eligible=ap < chance, tiebreak=effect)
     rankings = {"top": (top,), "bottom": (bottom,), "both": (top, bottom)}[cfg.direction]
-    return MethodScores(ap, rankings, info={"chance_ap": chance})
+    return MethodScores(ap, rankings, info={"chance_ap": chance}, score_name="ap")
 
 
 METHOD = Method("ap", APConfig, score, "per-neuron average precision over texts (Kojima et al., NAACL 2024)")

@@ -2,11 +2,13 @@
 
 A method turns `ActivationStats` into per-neuron scores and the ranking(s) to take neurons from;
 the strategies — a global top fraction, a per-layer quota, a layer range — are applied here, once,
-so every method gets them with the same deterministic tie-breaking (score, then layer, then index).
+so every method gets them with the same deterministic tie-breaking: score, then the method's own
+secondary key if it gives one (AP's effect size), then layer, then index.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,9 @@ from kolang.errors import ConfigError, DataError
 # Used when a method has no selection of its own (contrast, AP) and no strategy is given; the
 # same 1% LAPE uses for its `top_rate` (Tang et al., 2024).
 DEFAULT_TOP_FRACTION = 0.01
+# A neuron constant within both groups has zero spread; a standardised difference divides by this
+# floor instead (very large unless the difference is zero too).
+STD_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,15 @@ class Ranking:
 
     largest: bool  # True: a higher score is more target-specific
     eligible: torch.Tensor  # (L, W) bool — neurons that may be taken for the target at all
+    # (L, W) float: decides among equal scores, read in the same direction (larger is better when
+    # `largest`). A score that saturates (AP = 1.0 for every neuron that separates the texts at all)
+    # would otherwise leave the cut to layer and index.
+    tiebreak: torch.Tensor | None = None
+
+    @property
+    def name(self) -> str:
+        """'top' or 'bottom': which end of the score this ranking takes from (the key of its cut in `method_info`)."""
+        return "top" if self.largest else "bottom"
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class MethodScores:
     rankings: tuple[Ranking, ...]  # usually one; AP "both" takes from its top and bottom ends
     default: torch.Tensor | None = None  # (L, W) bool — used when no strategy is given (LAPE's top_rate)
     info: dict[str, Any] | None = None  # thresholds and counts worth recording in the artifact
+    score_name: str = "score"  # what the score is ('ap', 'entropy'), naming its value at the cut in `method_info`
 
 
 ScoreFn = Callable[[Any, str, list[str], Any, list[int]], MethodScores]
@@ -52,16 +67,23 @@ class Method:
     summary: str  # one line for `--help` and error messages
 
 
-def rank_order(scores: torch.Tensor, largest: bool) -> np.ndarray:
-    """Flat (layer * W + index) positions of `scores` (L, W), best first; ties by layer, then index.
+def _ascending_key(x: torch.Tensor, largest: bool) -> np.ndarray:
+    """Flat float64 key that sorts best first in ascending order; NaN last (NaN neurons are never eligible)."""
+    a = x.detach().double().cpu().numpy().ravel()
+    key = -a if largest else a
+    return np.where(np.isnan(key), np.inf, key)
 
-    A stable sort over the flat layout keeps equal scores in (layer, index) order, so the order is
-    the same on every run and every machine.
+
+def rank_order(scores: torch.Tensor, largest: bool, tiebreak: torch.Tensor | None = None) -> np.ndarray:
+    """Flat (layer * W + index) positions of `scores` (L, W), best first; ties by `tiebreak`, then layer, then index.
+
+    Stable sorts over the flat layout keep neurons equal in every key in (layer, index) order, so the
+    order is the same on every run and every machine.
     """
-    s = scores.detach().double().cpu().numpy().ravel()
-    key = -s if largest else s
-    key = np.where(np.isnan(key), np.inf, key)  # NaN last; they are never eligible anyway
-    return np.argsort(key, kind="stable")
+    key = _ascending_key(scores, largest)
+    if tiebreak is None:
+        return np.argsort(key, kind="stable")
+    return np.lexsort((_ascending_key(tiebreak, largest), key))  # last key primary; lexsort is stable
 
 
 def take(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int],
@@ -75,7 +97,7 @@ def take(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int],
     in_range = torch.zeros(L, W, dtype=torch.bool)
     in_range[list(layers)] = True
     ok = (ranking.eligible.cpu() & in_range & ~torch.isnan(scores.cpu())).numpy().ravel()
-    order = rank_order(scores, ranking.largest)
+    order = rank_order(scores, ranking.largest, ranking.tiebreak)
     order = order[ok[order]]  # eligible positions, best first
     out = np.zeros(L * W, dtype=bool)
     if per_layer is not None:
@@ -83,9 +105,46 @@ def take(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int],
         for layer in layers:
             out[order[layer_of == layer][:per_layer]] = True
     else:
-        k = round(float(top_fraction) * len(layers) * W)
+        k = round(len(layers) * W * float(top_fraction))  # numel * rate, as identify.py rounds top_rate
         out[order[:k]] = True
     return torch.from_numpy(out.reshape(L, W))
+
+
+def cut_ties(ranking: Ranking, scores: torch.Tensor, layers: Sequence[int], taken: torch.Tensor,
+             per_layer: bool = False, score_name: str = "score") -> dict[str, Any]:
+    """How many eligible neurons share the score of the last one `taken` (L, W), and how many of them were taken.
+
+    When `taken_at_cut` < `tied_at_cut`, the score alone did not decide the set: the tie-break did. With
+    per-layer quotas each layer is its own cut; the counts are summed and the score at the cut omitted.
+    """
+    s = scores.detach().double().cpu()
+    ok = ranking.eligible.cpu() & ~torch.isnan(s)
+    taken = taken.cpu()
+    groups = [[layer] for layer in layers] if per_layer else [list(layers)]
+    tied = taken_tied = 0
+    at: float | None = None
+    for g in groups:
+        chosen = taken[g] & ok[g]
+        if not chosen.any():
+            continue
+        worst = s[g][chosen].min() if ranking.largest else s[g][chosen].max()
+        same = ok[g] & (s[g] == worst)
+        tied, taken_tied = tied + int(same.sum()), taken_tied + int((same & chosen).sum())
+        at = float(worst) + 0.0  # -0.0 (a negated zero entropy) reads as 0.0
+    out: dict[str, Any] = {"tied_at_cut": tied, "taken_at_cut": taken_tied}
+    if not per_layer:
+        out[f"{score_name}_at_cut"] = at if at is not None and math.isfinite(at) else None  # JSON has no inf
+    return out
+
+
+def standardized_difference(diff: torch.Tensor, ss_t: torch.Tensor, ss_r: torch.Tensor,
+                            n_t: torch.Tensor | float, n_r: torch.Tensor | float) -> torch.Tensor:
+    """`diff` over the pooled within-group standard deviation (Cohen's d), from each group's sum of squared deviations.
+
+    Contrast standardises streamed token sums with it, AP's tie-break per-text means.
+    """
+    dof = torch.as_tensor(n_t + n_r - 2, dtype=torch.float64).clamp(min=1)
+    return diff / ((ss_t + ss_r) / dof).sqrt().clamp(min=STD_FLOOR)
 
 
 def validate_strategy(top_fraction: float | None, per_layer: int | None) -> None:

@@ -15,11 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from kolang.errors import ConfigError
-from kolang.neurons.select.base import Method, MethodScores, Ranking, pooled
-
-# A neuron constant within both groups has zero pooled spread; its standardised difference is
-# then the raw difference over this floor (very large when the difference is not zero).
-_STD_FLOOR = 1e-12
+from kolang.neurons.select.base import STD_FLOOR, Method, MethodScores, Ranking, pooled, standardized_difference
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ def contrast_scores(stats, target: str, reference: list[str], cfg: ContrastConfi
         if not cfg.standardize:
             return diff
         p = (a_t + a_r).double().cpu() / (n_t + n_r)
-        return diff / (p * (1 - p)).sqrt().clamp(min=_STD_FLOOR)
+        return diff / (p * (1 - p)).sqrt().clamp(min=STD_FLOOR)
     m_t, m_r = s_t.double().cpu() / n_t, s_r.double().cpu() / n_r
     diff = m_t - m_r
     if not cfg.standardize:
@@ -55,8 +51,7 @@ def contrast_scores(stats, target: str, reference: list[str], cfg: ContrastConfi
     # Within-group sums of squared deviations, from the streamed sums: sum(x^2) - n * mean^2.
     ss_t = (q_t.double().cpu() - n_t * m_t**2).clamp(min=0)
     ss_r = (q_r.double().cpu() - n_r * m_r**2).clamp(min=0)
-    dof = (n_t + n_r - 2).clamp(min=1)
-    return diff / ((ss_t + ss_r) / dof).sqrt().clamp(min=_STD_FLOOR)
+    return standardized_difference(diff, ss_t, ss_r, n_t, n_r)
 
 
 def score(stats, target: str, reference: list[str], cfg: ContrastConfig, layers: list[int]) -> MethodScores:

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from kolang.batching import IGNORE, completion_batch, completion_nll, token_batches
+from kolang.batching import IGNORE, completion_batch, completion_nll, packed_windows, token_batches
+from kolang.tiny import byte_tokenizer
 
 
 def test_token_batches_cover_every_text_once_within_budget():
@@ -15,6 +16,16 @@ def test_token_batches_cover_every_text_once_within_budget():
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 48
+
+
+def test_packed_windows_cut_each_groups_stream_and_drop_its_remainder():
+    tok = byte_tokenizer()  # one id a byte
+    texts = ["abcde", "xy", "fgh", "z" * 9, "ij"]
+    groups = [0, 1, 0, 1, 0]
+    got = [(g, "".join(tok.convert_ids_to_tokens(w.tolist()))) for g, w in packed_windows(tok, texts, groups, window=4,
+                                                                                          chunk_texts=2)]
+    # group 0: "abcdefghij" -> abcd, efgh (ij dropped); group 1: "xyzzzzzzzzz" -> xyzz, zzzz (zzz dropped)
+    assert got == [(0, "abcd"), (0, "efgh"), (1, "xyzz"), (1, "zzzz")]  # in the order the windows fill
 
 
 def test_completion_batch_labels_only_the_completion():

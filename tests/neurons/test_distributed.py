@@ -1,4 +1,5 @@
-"""Under torchrun (gloo, two CPU processes) each rank reads its shard and the sums equal one process's."""
+"""Under torchrun (gloo, two CPU processes) each rank reads its shard and the sums equal one process's,
+texts read one by one or packed into windows."""
 
 import subprocess
 import sys
@@ -19,8 +20,10 @@ SCRIPT = textwrap.dedent('''
     dist.init_process_group("gloo")
     st = collect_stats(tiny_model("qwen2"), byte_tokenizer(), TEXTS, LANGS, languages=["en", "ko"],
                        token_budget=128, keep_text_means=True)
+    packed = collect_stats(tiny_model("qwen2"), byte_tokenizer(), TEXTS, LANGS, languages=["en", "ko"],
+                           max_length=8, token_budget=16, pack=True)
     if dist.get_rank() == 0:
-        torch.save(st.tensors(), sys.argv[1])
+        torch.save({"texts": st.tensors(), "packed": packed.tensors()}, sys.argv[1])
     dist.barrier()
     dist.destroy_process_group()
 ''')
@@ -40,11 +43,19 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    dist_t = torch.load(out)
-    single = collect_stats(tiny_model("qwen2"), byte_tokenizer(), KO + EN, ["ko"] * len(KO) + ["en"] * len(EN),
+    saved = torch.load(out)
+    texts, langs = KO + EN, ["ko"] * len(KO) + ["en"] * len(EN)
+    single = collect_stats(tiny_model("qwen2"), byte_tokenizer(), texts, langs,
                            languages=["en", "ko"], token_budget=128, keep_text_means=True).tensors()
+    dist_t = saved["texts"]
     for key in ("tokens", "texts", "active", "text_langs"):
         assert torch.equal(dist_t[key], single[key]), key
     # Values come from float32 forwards of differently padded batches: equal to float32 rounding.
     for key in ("sum", "sumsq", "text_means"):
         torch.testing.assert_close(dist_t[key], single[key], atol=1e-6, rtol=1e-5)
+    # Packed, the ranks split the windows (not the texts), so the windows are the ones a single process reads.
+    packed = collect_stats(tiny_model("qwen2"), byte_tokenizer(), texts, langs, languages=["en", "ko"],
+                           max_length=8, token_budget=16, pack=True).tensors()
+    for key in ("tokens", "texts", "active"):
+        assert torch.equal(saved["packed"][key], packed[key]), key
+    torch.testing.assert_close(saved["packed"]["sum"], packed["sum"], atol=1e-6, rtol=1e-5)

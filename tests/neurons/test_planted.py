@@ -6,8 +6,8 @@ The byte tokenizer spells each Hangul syllable as three bytes (a 0xEA-0xED lead 
 RMSNorm and LayerNorm); nothing else writes to or reads those directions except the planted
 neurons' gate/up (or c_fc) rows. Planted neurons write nothing back, so they cannot make later
 neurons Korean-specific. Short texts of one or two words keep the random neurons' per-text means
-noisy, so that no random neuron separates the languages perfectly by chance (which AP would tie
-with the planted ones).
+noisy, so that no random neuron separates the languages perfectly by chance; with long texts many
+do, and AP must then tell the planted ones apart by effect size.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ DIRS = (0, 1)  # residual dimensions reserved for "this token is Hangul"
 C, A = 0.02, 200.0  # embedding magnitude on the reserved pair (the scale of the random embeddings); planted read gain
 
 
-def sentences(words: list[str], n: int, seed: int) -> list[str]:
+def sentences(words: list[str], n: int, seed: int, lengths: tuple[int, int] = (1, 3)) -> list[str]:
+    """`n` sentences of `words` drawn at random, each of lengths[0] to lengths[1] - 1 words."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
-        k = int(torch.randint(1, 3, (1,), generator=g))
+        k = int(torch.randint(*lengths, (1,), generator=g))
         out.append(" ".join(words[int(i)] for i in torch.randint(0, len(words), (k,), generator=g)) + ".")
     return out
 
@@ -120,3 +121,18 @@ def test_every_method_recovers_planted_neurons(family, capsys):
         print(f"\nplanted-neuron recovery on tiny {family} ({sum(map(len, PLANTED.values()))} planted neurons):")
         for method, kw, precision, recall in rows:
             print(f"  {method:8s} {kw}: precision {precision:.3f} recall {recall:.3f}")
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gpt2"])
+def test_ap_recovers_planted_neurons_when_many_separate_by_accident(family):
+    # Texts of 8-15 words make per-text means steady enough that dozens of random neurons separate
+    # Korean from English perfectly (AP 1.0, tied with the planted ones): the layer/index tie rule
+    # took fewer than half of the planted neurons; the effect size must single them out.
+    model, tok = planted_model(family)
+    ko, en = sentences(KO_WORDS, N_TEXTS, 1, (8, 16)), sentences(EN_WORDS, N_TEXTS, 2, (8, 16))
+    stats = collect_stats(model, tok, ko + en, ["ko"] * N_TEXTS + ["en"] * N_TEXTS, keep_text_means=True)
+    truth = {(l, i) for l, v in PLANTED.items() for i in v}
+    ns = select_neurons(stats, "ap", "ko", ("en",), top_fraction=len(truth) / (LAYERS * WIDTH), direction="top")
+    assert {(l, int(i)) for l, v in ns.neurons.items() for i in v} == truth
+    cut = ns.params["method_info"]["top"]
+    assert cut["ap_at_cut"] == 1.0 and cut["tied_at_cut"] >= 2 * len(truth) and cut["taken_at_cut"] == len(truth)

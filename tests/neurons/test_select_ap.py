@@ -82,3 +82,50 @@ def test_ap_without_text_means_is_a_clear_error():
     stats.text_means = None
     with pytest.raises(DataError, match="keep_text_means=True"):
         select_neurons(stats, "ap", "ko", ("en",))
+
+
+def saturated_stats(direction: str, seed: int = 0):
+    """AP saturates: 48 neurons separate ko from en texts perfectly by accident (the largest AP, 1.0, or
+    for 'bottom' the smallest) with a small effect; 6 planted ones separate them by a wide margin."""
+    g = torch.Generator().manual_seed(seed)
+    L, W, n = 4, 64, 20
+    langs = torch.tensor([0] * n + [1] * n)  # en, ko
+    ko = langs == 1
+    means = torch.randn(2 * n, L, W, generator=g)  # (N, L, W): most neurons do not separate the texts
+    flat = means.view(2 * n, L * W)
+    perm = torch.randperm(L * W, generator=g)
+    accidental, planted = perm[:48], perm[48:54]
+    # Accidental: ko means in (0, 1], en means in [-1, 0): separated, d about 3.5.
+    flat[:, accidental] = torch.where(ko[:, None], torch.rand(2 * n, 48, generator=g),
+                                      -torch.rand(2 * n, 48, generator=g))
+    flat[:, planted] = torch.where(ko[:, None], 5.0, 0.0) + 0.1 * torch.randn(2 * n, len(planted), generator=g)
+    if direction == "bottom":
+        flat[:, torch.cat([accidental, planted])] *= -1
+    z = torch.zeros(L, 2, W, dtype=torch.float64)
+    stats = ActivationStats(["en", "ko"], torch.full((2,), 100), z, z.clone(), z.long(), torch.full((2,), n), means, langs)
+    return stats, {(int(i) // W, int(i) % W) for i in planted}
+
+
+@pytest.mark.parametrize("direction", ["top", "bottom"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_saturated_ap_breaks_ties_by_effect_size(direction, seed):
+    # Before the tie-break, the cut among the 50-odd neurons at AP 1.0 (0.0) fell by layer and index.
+    stats, truth = saturated_stats(direction, seed)
+    ap, _, _ = ap_mod.ap_scores(stats, "ko", ["en"])
+    extreme = ap.max() if direction == "top" else ap.min()
+    assert int((ap == extreme).sum()) == 48 + len(truth)
+    ns = select_neurons(stats, "ap", "ko", ("en",), top_fraction=len(truth) / ap.numel(), direction=direction)
+    got = {(l, int(i)) for l, v in ns.neurons.items() for i in v}
+    assert got == truth
+    cut = ns.params["method_info"][direction]
+    assert cut == {"tied_at_cut": 48 + len(truth), "taken_at_cut": len(truth), "ap_at_cut": float(extreme)}
+
+
+def test_effect_size_is_cohens_d_over_texts():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 5))
+    y = rng.random(30) < 0.4
+    t, r = x[y], x[~y]
+    pooled = np.sqrt((((t - t.mean(0)) ** 2).sum(0) + ((r - r.mean(0)) ** 2).sum(0)) / (len(x) - 2))
+    want = (t.mean(0) - r.mean(0)) / pooled
+    np.testing.assert_allclose(ap_mod.effect_size(torch.from_numpy(x), torch.from_numpy(y)).numpy(), want, rtol=1e-12)

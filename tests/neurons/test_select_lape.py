@@ -8,7 +8,7 @@ import torch
 
 from kolang.errors import DataError
 from kolang.neurons.select import select_neurons
-from kolang.neurons.select.lape import LapeConfig, lape_sets
+from kolang.neurons.select.lape import LapeConfig, lape_parts, lape_sets
 from kolang.neurons.stats import ActivationStats
 
 
@@ -111,6 +111,72 @@ def test_lape_matches_reference_script_without_ties():
     got = lape_sets(stats, LapeConfig(0.02, 0.95, 0.95))
     for g, lang in enumerate(stats.languages):
         assert as_pairs(got[lang]) == want[g]
+
+
+def tied_counts(seed: int, tokens_hi: int, L: int = 4, W: int = 250, G: int = 3):
+    """Active counts (L, G, W) and token counts (G,) full of ties, as in a real model: a tenth of the
+    neurons fire often for one language only (entropy 0, all tied), and small token counts make many
+    probabilities equal. With `tokens_hi` above 2**24, distinct counts near the token count instead
+    differ only in float32's last bits."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(tokens_hi // 2 + 1, tokens_hi + 1, G)
+    if tokens_hi > 1000:
+        active = tokens[None, :, None] - rng.integers(0, 40, (L, G, W))
+    else:
+        active = np.stack([rng.integers(0, t + 1, (L, W)) for t in tokens], 1)
+    exclusive = rng.random((L, W)) < 0.1
+    lang = rng.integers(0, G, (L, W))
+    for g in range(G):
+        active[:, g][exclusive & (lang != g)] = 0
+        active[:, g][exclusive & (lang == g)] = tokens[g] - rng.integers(0, 1 + tokens[g] // 4, int((exclusive & (lang == g)).sum()))
+    active[:, :, :2] = 0  # dead neurons: 0/0 normalisation
+    return active, tokens.tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tokens_hi", [20, 200, 30_000_000])
+@pytest.mark.parametrize("rates", [(0.01, 0.95, 0.95), (0.3, 0.95, 0.9), (0.05, 0.8, 0.7)])
+def test_reference_compatible_reproduces_identify_py(seed, tokens_hi, rates):
+    # identify.py divides int32 counts by int64 token counts; the transcription gets exactly those.
+    # rates[1]: top_rate 0.3 exceeds what the filter leaves, so filtered neurons (+inf entropy) are taken.
+    active, tokens = tied_counts(seed, tokens_hi)
+    langs = ["en", "ko", "ja"]
+    stats = make_stats(active, tokens, langs)
+    over_zero = torch.from_numpy(active).permute(0, 2, 1).contiguous().int()  # (L, W, G) as activation.py saves it
+    n = torch.tensor(tokens)
+    want = reference_script(over_zero, n, *rates)
+    cfg = LapeConfig(*rates, reference_compatible=True)
+    got = lape_sets(stats, cfg)
+    for g, lang in enumerate(langs):
+        assert as_pairs(got[lang]) == want[g], lang
+    parts = lape_parts(stats, cfg)
+    assert parts.prob.dtype == torch.float32 and torch.equal(parts.prob, over_zero / n)
+    if want[1]:
+        ns = select_neurons(stats, "lape", "ko", None, top_rate=rates[0], filter_rate=rates[1],
+                            activation_bar_ratio=rates[2], reference_compatible=True)
+        assert as_pairs(ns.neurons) == want[1]
+
+
+def test_default_mode_differs_from_identify_py_where_documented():
+    # Dozens of neurons exclusive to one language tie at entropy 0 across the top_rate cut: the
+    # layer/index rule and topk's order take different ones (a difference the module docstring lists).
+    differs = 0
+    for seed in range(10):
+        active, tokens = tied_counts(seed, 200)
+        over_zero = torch.from_numpy(active).permute(0, 2, 1).contiguous().int()
+        want = reference_script(over_zero, torch.tensor(tokens), 0.05, 0.8, 0.7)
+        got = lape_sets(make_stats(active, tokens, ["en", "ko", "ja"]), LapeConfig(0.05, 0.8, 0.7))
+        differs += any(as_pairs(got[lang]) != want[g] for g, lang in enumerate(["en", "ko", "ja"]))
+    assert differs >= 8
+
+
+def test_lape_records_ties_at_the_top_rate_cut():
+    L, W = 3, 10
+    active = np.zeros((L, 2, W), dtype=np.int64)
+    active[:, 1] = 10  # every neuron: ko always active, en never; all tie at entropy 0
+    stats = make_stats(active, [10, 10], ["en", "ko"])
+    ns = select_neurons(stats, "lape", "ko", ("en",), top_rate=0.2, filter_rate=0.5, activation_bar_ratio=0.5)
+    assert ns.params["method_info"]["top_rate"] == {"tied_at_cut": 30, "taken_at_cut": 6, "entropy_at_cut": 0.0}
 
 
 def test_lape_ties_broken_by_layer_then_index():

@@ -9,7 +9,7 @@ import torch
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.layers import as_layers, parse_layers
 from kolang.neurons.select import REGISTRY, field_docs, select_neurons
-from kolang.neurons.select.base import Ranking, rank_order, take
+from kolang.neurons.select.base import Ranking, cut_ties, rank_order, take
 from kolang.neurons.stats import ActivationStats
 
 
@@ -54,6 +54,29 @@ def test_ties_broken_by_layer_then_index_whatever_the_input_order():
     ns = select_neurons(mean_stats(diff), "contrast", top_fraction=4 / 15)
     assert picked(ns) == {0: [0, 1, 2], 2: [4]}
     assert rank_order(torch.tensor([[0.0, -0.0, 0.0], [float("nan"), 1.0, 0.0]]), largest=True).tolist() == [4, 0, 1, 2, 5, 3]
+
+
+def test_tiebreak_key_orders_equal_scores_before_layer_and_index():
+    scores = torch.tensor([[1.0, 1.0, 2.0], [1.0, 0.0, 1.0]])
+    tiebreak = torch.tensor([[0.5, 3.0, 0.0], [3.0, 9.0, float("nan")]])
+    # 2.0 first; among the 1.0s: tiebreak 3.0 (layer 0 before layer 1), 0.5, then the NaN key last.
+    assert rank_order(scores, True, tiebreak).tolist() == [2, 1, 3, 0, 5, 4]
+    assert rank_order(scores, False, tiebreak).tolist() == [4, 0, 1, 3, 5, 2]
+    elig = torch.ones(2, 3, dtype=torch.bool)
+    assert take(Ranking(True, elig, tiebreak), scores, [0, 1], 2 / 6, None).nonzero().tolist() == [[0, 1], [0, 2]]
+
+
+def test_cut_ties_counts_neurons_sharing_the_last_score():
+    scores = torch.tensor([[3.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.5, 2.0]])
+    elig = torch.ones(2, 4, dtype=torch.bool)
+    elig[1, 1] = False  # an ineligible neuron never counts as tied
+    ns = select_neurons(mean_stats(scores), "contrast", top_fraction=3 / 8)
+    assert ns.params["method_info"]["top"] == {"tied_at_cut": 5, "taken_at_cut": 1, "score_at_cut": 1.0}
+    r = Ranking(True, elig)
+    taken = take(r, scores, [0, 1], None, 1)  # per layer: 3.0 in layer 0 (no tie), 2.0 in layer 1
+    assert cut_ties(r, scores, [0, 1], taken, per_layer=True) == {"tied_at_cut": 2, "taken_at_cut": 2}
+    taken = take(r, scores, [0, 1], None, 2)  # then one of three 1.0s in layer 0 and the one eligible in layer 1
+    assert cut_ties(r, scores, [0, 1], taken, per_layer=True) == {"tied_at_cut": 4, "taken_at_cut": 2}
 
 
 def test_take_respects_eligibility():

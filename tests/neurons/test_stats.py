@@ -2,27 +2,27 @@
 
 import pytest
 import torch
+from tokenizers.processors import TemplateProcessing
 
 from kolang.arch import resolve
-from kolang.errors import DataError, ModelError
+from kolang.errors import ConfigError, DataError, ModelError
 from kolang.neurons.stats import ActivationStats, collect_stats
-from kolang.tiny import tiny_model
+from kolang.tiny import byte_tokenizer, tiny_model
 
 KO = ["안녕하세요 반갑습니다", "오늘은 날씨가 정말 좋네요", "저는 학교에 갑니다", "커피 한 잔 주세요"]
 EN = ["hello there my friend", "the weather is really nice today", "I go to school", "a cup of coffee please, thanks"]
 TEXTS, LANGS = KO + EN, ["ko"] * 4 + ["en"] * 4
 
 
-def dense_reference(model, tok, texts, langs, languages):
-    """Per text, unpadded: capture every value and act(gate) with raw hooks, then reduce in float64."""
+def raw_counts(model, sequences, G):
+    """Run each (language index, (T,) ids) sequence alone, capture every value and act(gate) with raw
+    hooks, and reduce over all its positions in float64."""
     mm = resolve(model)
-    L, G, W = mm.num_layers, len(languages), mm.width
+    L, W = mm.num_layers, mm.width
     ref = {k: torch.zeros(L, G, W, dtype=torch.float64) for k in ("sum", "sumsq")}
     active = torch.zeros(L, G, W, dtype=torch.int64)
     tokens = torch.zeros(G, dtype=torch.int64)
-    for text, lang in zip(texts, langs):
-        g = languages.index(lang)
-        ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    for g, ids in sequences:
         vals, acts = {}, {}
         hs = []
         for layer in range(L):
@@ -32,10 +32,10 @@ def dense_reference(model, tok, texts, langs, languages):
                 hs.append(mm.module(layer, "act").register_forward_hook(
                     lambda _m, _i, o, layer=layer: acts.__setitem__(layer, o[0])))
         with torch.no_grad():
-            model(ids)
+            model(ids[None])
         for h in hs:
             h.remove()
-        tokens[g] += ids.shape[1]
+        tokens[g] += ids.shape[0]
         for layer in range(L):
             v = vals[layer]  # (T, W)
             ref["sum"][layer, g] += v.sum(0)
@@ -43,6 +43,13 @@ def dense_reference(model, tok, texts, langs, languages):
             a = acts.get(layer, v)
             active[layer, g] += (a > 0).sum(0)
     return ref, active, tokens
+
+
+def dense_reference(model, tok, texts, langs, languages):
+    """Per text, unpadded, without special tokens."""
+    seqs = [(languages.index(lang), tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0])
+            for text, lang in zip(texts, langs)]
+    return raw_counts(model, seqs, len(languages))
 
 
 @pytest.mark.parametrize("family", ["qwen2", "gemma2", "phi3", "gpt2", "gpt_neox"])
@@ -72,6 +79,46 @@ def test_special_tokens_are_not_counted(byte_tok):
     with_eos = collect_stats(model, tok, [t + tok.eos_token for t in TEXTS], LANGS)
     plain = collect_stats(model, tok, TEXTS, LANGS)
     assert torch.equal(with_eos.tokens, plain.tokens)  # the EOS special token is masked out
+
+
+def bos_tokenizer():
+    """The byte tokenizer with a special token put before every text, as Llama's tokenizer puts BOS."""
+    tok = byte_tokenizer()
+    bos = "<|im_start|>"
+    tok._tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))])
+    return tok
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gpt2"])
+def test_packed_windows_equal_a_forward_over_hand_packed_windows(family):
+    # activation.py: a language's ids concatenated, reshaped into (n, window) blocks, the remainder
+    # dropped, every position of every block counted; texts hold an EOS and the tokenizer adds a BOS.
+    tok, model, window = bos_tokenizer(), tiny_model(family), 16
+    texts = [t + tok.eos_token for t in TEXTS]
+    st = collect_stats(model, tok, texts, LANGS, languages=["ko", "en"], max_length=window, token_budget=3 * window,
+                       pack=True)
+    seqs = []
+    for g, lang in enumerate(["ko", "en"]):
+        stream = [i for t, x in zip(texts, LANGS) if x == lang for i in tok(t)["input_ids"]]
+        assert stream.count(tok.eos_token_id) == stream.count(tok.convert_tokens_to_ids("<|im_start|>")) == 4
+        assert len(stream) % window != 0
+        seqs += [(g, row) for row in torch.tensor(stream[: len(stream) // window * window]).view(-1, window)]
+    ref, active, tokens = raw_counts(model, seqs, 2)
+    assert torch.equal(st.tokens, tokens) and torch.equal(st.active, active)
+    torch.testing.assert_close(st.sum, ref["sum"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(st.sumsq, ref["sumsq"], atol=1e-4, rtol=1e-4)
+    assert st.texts.tolist() == [int(n) // window for n in tokens]  # windows read per language
+
+
+def test_packing_counts_special_tokens_and_texts_do_not(byte_tok):
+    model = tiny_model("qwen2")
+    plain = collect_stats(model, byte_tok, TEXTS, LANGS, max_length=8, pack=True)
+    with_eos = collect_stats(model, byte_tok, [t + byte_tok.eos_token for t in TEXTS], LANGS, max_length=8, pack=True)
+    assert (with_eos.tokens >= plain.tokens).all() and with_eos.tokens.sum() > plain.tokens.sum()
+    with pytest.raises(ConfigError, match="per-text means"):
+        collect_stats(model, byte_tok, TEXTS, LANGS, pack=True, keep_text_means=True)
+    short = collect_stats(model, byte_tok, TEXTS, LANGS, max_length=120, pack=True)  # en has < 120 bytes
+    assert short.tokens[short.languages.index("en")] == 0
 
 
 def test_text_means_are_per_text_means(byte_tok):
