@@ -191,6 +191,9 @@ class DriftTracker:
         self.out = Path(out) if out is not None else None
         self.select_kw = self._selection(selection)
         self.tracked = neuron_set.mask()  # (L, W) bool — the neurons the set names (those being trained)
+        # A set discovered from some layers only (`--layers 0:8`) is re-selected from the same layers,
+        # read the same way: LAPE's quantiles run over the layers read.
+        self.read = neuron_set.stats.layers if neuron_set.stats is not None else None
         self.started = False
 
     @classmethod
@@ -238,7 +241,7 @@ class DriftTracker:
         was_training = hf.training
         hf.eval()  # no dropout while probing
         try:
-            stats = collect_stats(hf, self.tok, self.texts, self.langs, languages=self.languages,
+            stats = collect_stats(hf, self.tok, self.texts, self.langs, languages=self.languages, layers=self.read,
                                   max_length=self.max_length, token_budget=self.token_budget,
                                   keep_text_means=self.select_kw["method"] == "ap")
         finally:
@@ -326,8 +329,10 @@ class DriftTracker:
 
     def _record(self, step: int, stats: ActivationStats, mask: torch.Tensor, scores: torch.Tensor | None,
                 model: nn.Module) -> dict[str, Any]:
-        t, lay = self.tracked, self.layers
+        t, lay, read = self.tracked, self.layers, stats.read_layers
         dp = stats.prob()[:, self.g].cpu() - self.prob0  # (L, W) shift of P(active) on target-language tokens
+        other = ~t
+        other[[layer for layer in range(len(t)) if layer not in read]] = False  # unread layers have no p
 
         def mean(x: torch.Tensor) -> float | None:
             return float(x.mean()) if x.numel() else None
@@ -346,11 +351,11 @@ class DriftTracker:
             "rank_corr_per_layer": _per_layer({l: spearman(scores[l], self.scores0[l]) if scores is not None else None
                                                for l in lay}),
             "dp_abs_selected": mean(dp[t].abs()),
-            "dp_abs_other": mean(dp[~t].abs()),
+            "dp_abs_other": mean(dp[other].abs()),
             "dp_selected": mean(dp[t]),
-            "dp_other": mean(dp[~t]),
+            "dp_other": mean(dp[other]),
             "dp_abs_selected_per_layer": _per_layer({l: mean(dp[l][t[l]].abs()) for l in range(len(t)) if t[l].any()}),
-            "dp_abs_other_per_layer": _per_layer({l: mean(dp[l][~t[l]].abs()) for l in range(len(t))}),
+            "dp_abs_other_per_layer": _per_layer({l: mean(dp[l][~t[l]].abs()) for l in read}),
         }
         rec.update(self._weight_deltas(model))
         return _clean(rec)

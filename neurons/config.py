@@ -29,7 +29,8 @@ class DiscoverConfig:
     per_layer: int | None = None
     """Keep this many neurons in every layer instead of a global ranking."""
     layers: str | None = None
-    """Layer range to select from, python slice syntax, e.g. 0:8 (default: all layers)."""
+    """Layer range to read and select from, python slice syntax, e.g. 0:8 (default: all layers); the forward
+    stops after its last layer."""
     max_length: int = 512
     """Truncate each text to this many tokens."""
     token_budget: int = 16384

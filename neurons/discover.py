@@ -32,8 +32,9 @@ def discover(model, tokenizer, texts: Sequence[str], langs: Sequence[str], cfg: 
     """Collect statistics on (texts, langs) and select `cfg.target`'s neurons; returns a `NeuronSet`."""
     require_languages(langs, cfg.target, cfg.reference)
     texts, langs = cap_per_language(texts, langs, cfg.max_texts)
-    stats = collect_stats(model, tokenizer, texts, langs, max_length=cfg.max_length, token_budget=cfg.token_budget,
-                          keep_text_means=cfg.method == "ap", progress=progress)
+    # Only the layers selected from are read: the forward stops after the last of them.
+    stats = collect_stats(model, tokenizer, texts, langs, layers=cfg.layers, max_length=cfg.max_length,
+                          token_budget=cfg.token_budget, keep_text_means=cfg.method == "ap", progress=progress)
     return select_neurons(stats, method=cfg.method, target=cfg.target, reference=cfg.reference,
                           top_fraction=cfg.top_fraction, per_layer=cfg.per_layer, layers=cfg.layers, model=model,
                           **typed_params(cfg.method, cfg.method_params()))

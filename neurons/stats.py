@@ -2,15 +2,20 @@
 
 For every (layer, language, neuron) we keep the token count, the sum and the sum of squares of
 the neuron value, and the count of tokens where the neuron is active (`act(gate) > 0`, LAPE's
-definition), in float64/int64 on the model's device. Memory is O(layers x languages x width),
-whatever the corpus size; whole activations are never cached. Padding and special tokens
+definition), in float64/int64 on the device each layer runs on. Memory is O(layers x languages x
+width), whatever the corpus size; whole activations are never cached. Padding and special tokens
 (BOS/EOS, which carry no language) are masked out, unless texts are packed into windows the way
 RUCAIBox's activation.py reads them (`pack=True`), where every position counts.
+
+The statistics need neither the logits nor the layers above the last one read, so the forward
+is cut there (a hook raises after the last layer's reduction): at Qwen2.5-0.5B's dimensions the
+logits of one 16k-token batch alone are 10 GB in float32, and the LM head ~12% of a forward.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +24,9 @@ import torch.distributed as dist
 from kolang.arch import ModelMap, resolve
 from kolang.batching import encoded_batches, packed_windows
 from kolang.errors import ConfigError, DataError
+from kolang.layers import as_layers
 from kolang.neurons.hooks import capture_mlp
+from kolang.neurons.reduce import BatchMasks, fold
 
 
 @dataclass
@@ -35,6 +42,12 @@ class ActivationStats:
     text_means: torch.Tensor | None = None  # (N, L, W) float32 — per-text mean value (for AP), optional
     text_langs: torch.Tensor | None = None  # (N,) int64 — language index of each text
     fingerprint: dict | None = None  # ModelMap.fingerprint() of the model read, stamped on selected sets
+    layers: list[int] | None = None  # the layers read (None: every layer); the others' rows are zero
+
+    @property
+    def read_layers(self) -> list[int]:
+        """The layers whose statistics were collected."""
+        return list(range(self.num_layers)) if self.layers is None else list(self.layers)
 
     @property
     def num_layers(self) -> int:
@@ -72,85 +85,99 @@ class ActivationStats:
         if self.text_means is not None:
             out["text_means"] = self.text_means
             out["text_langs"] = self.text_langs
+        if self.layers is not None:
+            out["layers"] = torch.tensor(self.layers, dtype=torch.int64)
         return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
     @classmethod
     def from_tensors(cls, languages: list[str], t: dict[str, torch.Tensor]) -> "ActivationStats":
         return cls(languages=list(languages), tokens=t["tokens"], sum=t["sum"], sumsq=t["sumsq"],
                    active=t["active"], texts=t.get("texts", torch.zeros(len(languages), dtype=torch.int64)),
-                   text_means=t.get("text_means"), text_langs=t.get("text_langs"))
+                   text_means=t.get("text_means"), text_langs=t.get("text_langs"),
+                   layers=t["layers"].tolist() if "layers" in t else None)
 
 
 class StatsAccumulator:
-    """Hook target that reduces each MLP forward into per-language sums; use with `capture_mlp`."""
+    """Hook target that reduces each MLP forward into per-language sums; use with `capture_mlp`.
 
-    def __init__(self, mm: ModelMap, languages: Sequence[str], device: torch.device, keep_text_means: bool = False):
-        L, G, W = mm.num_layers, len(languages), mm.width
+    Each layer's sums live on the device its values arrive on, so a model spread over devices
+    (`hf_device_map`) is reduced where each layer runs and only the (3, G, W) sums move, when
+    `result` gathers them onto `device`.
+    """
+
+    def __init__(self, mm: ModelMap, languages: Sequence[str], device: torch.device, keep_text_means: bool = False,
+                 layers: Sequence[int] | None = None):
         self.mm, self.languages, self.keep_text_means = mm, list(languages), keep_text_means
-        self.tokens = torch.zeros(G, dtype=torch.int64, device=device)
-        self.texts = torch.zeros(G, dtype=torch.int64, device=device)
-        # (L, 3, G, W) float64: sum, sum of squares and active count (exact below 2**53), stacked so
-        # that one product and one add per layer fold a batch in.
-        self._acc = torch.zeros(L, 3, G, W, dtype=torch.float64, device=device)
+        self.device = torch.device(device)
+        self.layers = sorted(set(layers)) if layers is not None else list(range(mm.num_layers))
+        self.tokens = torch.zeros(len(self.languages), dtype=torch.int64, device=self.device)
+        self.texts = torch.zeros(len(self.languages), dtype=torch.int64, device=self.device)
+        # layer -> (3, G, W) float64: sum, sum of squares and active count (exact below 2**53), stacked
+        # so that one product and one add fold a batch in. Allocated when the layer's first values arrive.
+        self._acc: dict[int, torch.Tensor] = {}
         self._rows: list[tuple[torch.Tensor, torch.Tensor]] = []  # (text ids, (B, L, W) means) per batch
-        self._mask: torch.Tensor | None = None
-        self._weight: torch.Tensor | None = None
-        self._onehot: torch.Tensor | None = None
-        self._lang: torch.Tensor | None = None
+        self._masks: dict[torch.device, BatchMasks] = {}  # this batch's masks, one copy per device met
+        self._ids: torch.Tensor | None = None
         self._batch_means: torch.Tensor | None = None
 
     def begin_batch(self, mask: torch.Tensor, lang: torch.Tensor, text_ids: torch.Tensor | None = None) -> None:
         """Set the (batch, seq) mask of counted tokens and the (batch,) language index of each row."""
-        self._mask, self._lang, self._ids = mask, lang, text_ids
-        self._weight = mask.unsqueeze(1).to(torch.float32)  # (B, 1, T): 1 on counted tokens
-        # (G, B): row b belongs to language g. Summing rows by language with this product rather
-        # than index_add_ avoids a scatter that is slow on CPU.
-        self._onehot = (lang[None, :] == torch.arange(len(self.languages), device=lang.device)[:, None]).float()
-        per_row = mask.sum(1)  # (B,)
-        self.tokens.index_add_(0, lang, per_row.to(torch.int64))
-        self.texts.index_add_(0, lang, torch.ones_like(lang))
+        masks = BatchMasks.make(mask.to(self.device), lang.to(self.device), len(self.languages))
+        self._masks, self._ids = {self.device: masks}, text_ids
+        self.tokens.index_add_(0, masks.lang, masks.mask.sum(1).to(torch.int64))
+        self.texts.index_add_(0, masks.lang, torch.ones_like(masks.lang))
         if self.keep_text_means:
-            self._batch_means = torch.zeros(mask.shape[0], self.mm.num_layers, self.mm.width, dtype=torch.float32, device=mask.device)
+            self._batch_means = torch.zeros(mask.shape[0], self.mm.num_layers, self.mm.width, dtype=torch.float32,
+                                            device=self.device)
 
     def end_batch(self) -> None:
         if self.keep_text_means and self._batch_means is not None:
             self._rows.append((self._ids.cpu(), self._batch_means.cpu()))
-        self._mask = self._weight = self._onehot = self._lang = self._batch_means = None
+        self._masks, self._batch_means = {}, None
+
+    def masks_on(self, device: torch.device) -> BatchMasks:
+        """This batch's masks on `device`, moved there once a batch."""
+        if device not in self._masks:
+            self._masks[device] = self._masks[self.device].to(device)
+        return self._masks[device]
+
+    def sums(self, layer: int, device: torch.device) -> torch.Tensor:
+        """The (3, G, W) float64 sums of `layer`, created on `device` at its first batch."""
+        if layer not in self._acc:
+            self._acc[layer] = torch.zeros(3, len(self.languages), self.mm.width, dtype=torch.float64, device=device)
+        return self._acc[layer]
 
     def __call__(self, layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
-        mask = self._mask  # (B, T) bool
-        v = value.float()  # (B, T, W)
-        flag = act if act is not None else value  # active where > 0
-        if torch.get_float32_matmul_precision() == "highest":
-            # Masked sums over the sequence as (1, T) @ (T, W) products: one read of each tensor and
-            # no masked copy (masking and a bool sum over T were most of the cost of a hooked
-            # forward on CPU). Padding gets weight 0; its values are finite in right-padded batches.
-            w, onehot = self._weight, self._onehot  # (B, 1, T), (G, B)
-            rows = torch.empty(3, v.shape[0], 1, v.shape[2], device=v.device)  # (3, B, 1, W)
-            torch.bmm(w, v, out=rows[0])
-            torch.bmm(w, v.square(), out=rows[1])
-            # Counts of 0/1 summed in float32 are exact integers below 2**24 tokens a batch.
-            torch.bmm(w, torch.gt(flag, 0, out=torch.empty_like(v)), out=rows[2])  # 1.0 where active
-            self._acc[layer] += onehot @ rows.squeeze(2)  # (3, G, W), accumulated in float64
-            row_sum = rows[0, :, 0]  # (B, W)
-        else:  # TF32/bf16 matmuls would round the values: reduce element-wise instead
-            m = mask.unsqueeze(-1)  # (B, T, 1)
-            v = v.masked_fill(~m, 0.0)
-            row_sum = v.sum(1)  # (B, W)
-            rows = torch.stack([row_sum, (v * v).sum(1), ((flag > 0) & m).sum(1).float()], 1)  # (B, 3, W)
-            self._acc[layer].index_add_(1, self._lang, rows.double().transpose(0, 1))
+        masks = self.masks_on(value.device)
+        row_sum = fold(self.sums(layer, value.device), value, act, masks)  # (B, W)
+        self.add_row_sums(layer, row_sum)
+
+    def add_row_sums(self, layer: int, row_sum: torch.Tensor) -> None:
+        """Keep a layer's (B, W) per-row sums as per-text means, when asked for."""
         if self._batch_means is not None:
-            self._batch_means[:, layer] = row_sum / mask.sum(1, keepdim=True).clamp(min=1)
+            counted = self._masks[self.device].mask.sum(1, keepdim=True).clamp(min=1)  # (B, 1)
+            self._batch_means[:, layer] = row_sum.to(self.device) / counted
 
     def result(self) -> ActivationStats:
+        L, G, W = self.mm.num_layers, len(self.languages), self.mm.width
         text_means = text_langs = None
         if self.keep_text_means:
             ids = torch.cat([r[0] for r in self._rows]) if self._rows else torch.zeros(0, dtype=torch.int64)
-            means = torch.cat([r[1] for r in self._rows]) if self._rows else torch.zeros(0, self.mm.num_layers, self.mm.width)
+            means = torch.cat([r[1] for r in self._rows]) if self._rows else torch.zeros(0, L, W)
             order = ids.argsort()
             text_means, text_langs = means[order], ids[order]  # text_langs replaced by caller
-        s, sq, active = (self._acc[:, k].contiguous() for k in range(3))  # (L, G, W) each
-        return ActivationStats(self.languages, self.tokens, s, sq, active.round().long(), self.texts, text_means, text_langs)
+        # Gather the small per-layer sums onto one device; layers not read stay zero.
+        acc = torch.zeros(L, 3, G, W, dtype=torch.float64, device=self.device)
+        for layer, part in self._acc.items():
+            acc[layer] = part.to(self.device)
+        s, sq, active = (acc[:, k].contiguous() for k in range(3))  # (L, G, W) each
+        read = None if self.layers == list(range(L)) else list(self.layers)
+        return ActivationStats(self.languages, self.tokens, s, sq, active.round().long(), self.texts, text_means,
+                               text_langs, layers=read)
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the last layer read: nothing after it is needed, the LM head least of all."""
 
 
 def collect_stats(
@@ -160,23 +187,30 @@ def collect_stats(
     langs: Sequence[str],
     *,
     languages: Sequence[str] | None = None,
+    layers: "str | range | Iterable[int] | None" = None,
     max_length: int = 512,
     token_budget: int = 16384,
     max_batch: int = 256,
     chunk_texts: int = 4096,
     keep_text_means: bool = False,
     pack: bool = False,
+    backend: str = "hooks",
+    remote: bool | str = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ActivationStats:
     """Run `texts` (labelled by `langs`) through `model` and return their `ActivationStats`.
 
     Texts are tokenised in chunks, truncated to `max_length` tokens and batched by a token budget.
-    `pack=True` reads them as RUCAIBox's activation.py does, for LAPE's reference-compatible mode:
-    each language's token stream is cut into `max_length`-token windows (its last partial window
-    dropped), attention runs across text boundaries, and every position counts, special tokens
-    included. Under `torch.distributed` each rank reads every world-size-th text (packed: window)
-    and the sums are all-reduced, so every rank returns the statistics of the whole corpus.
-    `progress(texts_done, tokens_done)` is called after each batch (packed: windows done).
+    Only `layers` are read (a spec such as "0:8"; default every layer): each forward stops after the
+    last of them, so the layers above and the LM head never run. `pack=True` reads the texts as
+    RUCAIBox's activation.py does, for LAPE's reference-compatible mode: each language's token stream
+    is cut into `max_length`-token windows (its last partial window dropped), attention runs across
+    text boundaries, and every position counts, special tokens included. Under `torch.distributed`
+    each rank reads every world-size-th text (packed: window) and the sums are all-reduced, so every
+    rank returns the statistics of the whole corpus. `backend="nnsight"` computes the same sums
+    inside an nnsight trace (`model` may then be an nnsight model, and `remote=True` runs the trace on
+    NDIF; see `kolang.neurons.nnsight_backend`). `progress(texts_done, tokens_done)` is called after
+    each batch (packed: windows done).
     """
     if len(texts) != len(langs):
         raise DataError(f"{len(texts)} texts but {len(langs)} language labels")
@@ -185,17 +219,38 @@ def collect_stats(
     if pack and keep_text_means:
         raise ConfigError("packed windows mix texts, so they have no per-text means; "
                           "collect AP statistics with pack=False")
+    if backend not in ("hooks", "nnsight"):
+        raise ConfigError(f"unknown statistics backend '{backend}'; use 'hooks' or 'nnsight'")
+    if remote and backend != "nnsight":
+        raise ConfigError("remote runs go through nnsight: pass backend='nnsight' with remote=True")
     languages = list(languages) if languages is not None else sorted(set(langs))
     lang_ix = {lang: i for i, lang in enumerate(languages)}
     missing = sorted(set(langs) - set(lang_ix))
     if missing:
         raise DataError(f"texts in languages {missing} not among {languages}")
+    lm = None
+    if backend == "nnsight":
+        from kolang.neurons import nnsight_backend  # nnsight: an optional heavy dependency, imported when asked for
+
+        lm = nnsight_backend.wrap(model, tokenizer)
+        nnsight_backend.check_remote(lm, remote)
+        model = nnsight_backend.hf_module(lm)
     mm = resolve(model)
+    read = as_layers(layers, mm.num_layers)
+    # Inputs go where the embedding is; with `hf_device_map` each layer's sums stay on its own device
+    # until `result` gathers them. A remote model's weights are meta tensors: its sums come back to the CPU.
     device = next(model.parameters()).device
-    acc = StatsAccumulator(mm, languages, device, keep_text_means)
+    device = torch.device("cpu") if device.type == "meta" else device
+    acc = StatsAccumulator(mm, languages, device, keep_text_means, layers=read)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+    def read_layer(layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
+        acc(layer, value, act)
+        if layer == read[-1]:
+            raise _StopForward
+
     done_texts = done_tokens = 0
-    with torch.inference_mode(), capture_mlp(mm, acc):
+    with torch.inference_mode(), (capture_mlp(mm, read_layer, read) if lm is None else contextlib.nullcontext()):
         if pack:
             batches = _packed_batches(tokenizer, texts, [lang_ix[x] for x in langs], rank, world, max_length=max_length,
                                       rows=max(1, min(max_batch, token_budget // max_length)), chunk_texts=chunk_texts)
@@ -203,8 +258,18 @@ def collect_stats(
             batches = _text_batches(tokenizer, texts, langs, lang_ix, rank, world, max_length=max_length,
                                     token_budget=token_budget, max_batch=max_batch, chunk_texts=chunk_texts)
         for lang, ids, input_ids, attention_mask, counted in batches:
-            acc.begin_batch(counted.to(device), lang.to(device), ids)
-            model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False)
+            acc.begin_batch(counted, lang, ids)
+            if lm is None:
+                try:
+                    model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False)
+                except _StopForward:
+                    pass
+            else:
+                sums, rows = nnsight_backend.trace_batch(lm, mm, read, input_ids.to(device), attention_mask.to(device),
+                                                         acc.masks_on(device), remote)
+                for k, layer in enumerate(read):
+                    acc.sums(layer, acc.device).add_(sums[k].to(acc.device))
+                    acc.add_row_sums(layer, rows[k])
             acc.end_batch()
             done_texts += len(lang)
             done_tokens += int(counted.sum())

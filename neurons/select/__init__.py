@@ -73,6 +73,11 @@ def _references(stats: ActivationStats, target: str, reference: str | Iterable[s
     return list(dict.fromkeys(refs))
 
 
+def _span(layers: list[int]) -> str:
+    """Layers as "a..b" when contiguous, else listed."""
+    return f"{layers[0]}..{layers[-1]}" if layers == list(range(layers[0], layers[-1] + 1)) else ",".join(map(str, layers))
+
+
 def select_neurons(
     stats: ActivationStats,
     method: str = "lape",
@@ -89,7 +94,8 @@ def select_neurons(
 
     Strategy: `top_fraction` of the neurons in `layers` (ranked across them), or `per_layer` neurons
     from each layer of `layers`; with neither, the method's own selection (LAPE's `top_rate`) or the
-    top 1%. `layers` is a spec such as "0:8" (Python slice semantics) or indices. `model` (a model,
+    top 1%. `layers` is a spec such as "0:8" (Python slice semantics) or indices, by default the
+    layers the statistics hold (`stats.layers`; asking for others is refused). `model` (a model,
     `ModelMap` or fingerprint) stamps the set so it is refused by other models; without it the set
     carries only the layer count and width of the statistics. `reference=None` means every other
     language. Ties are broken by score, then the method's secondary key (AP: effect size), then layer, then
@@ -100,7 +106,12 @@ def select_neurons(
     cfg = make_config(m, method_params)
     validate_strategy(top_fraction, per_layer)
     refs = _references(stats, target, reference)
-    layer_list = as_layers(layers, stats.num_layers)
+    read = stats.read_layers
+    layer_list = as_layers(layers, stats.num_layers) if layers is not None else read
+    unread = sorted(set(layer_list) - set(read))
+    if unread:
+        raise DataError(f"the statistics hold layers {_span(read)} only, not {_span(unread)}; select from the "
+                        "layers read or collect statistics on more layers")
     L, W = stats.num_layers, stats.width
     if model is not None:
         fingerprint = fingerprint_of(model)

@@ -45,8 +45,10 @@ bit from the same counts. What still differs:
   order ties at the k-th entropy differently.
 - Entropy runs over the languages in the statistics: to reproduce a published mask, read the same
   seven (en, zh, fr, es, vi, id, ja).
-- `layers` restricts the ranking to those layers (the quantiles still use every neuron);
-  identify.py always ranks the whole model. kolang's quantile clamps k to at least 1.
+- `layers` restricts the ranking to those layers (the quantiles still use every neuron read);
+  identify.py always ranks the whole model. Statistics of some layers only (`collect_stats(...,
+  layers="0:8")`, what `kolang discover --layers 0:8` reads) take the quantiles over those
+  layers, as if the model had no others. kolang's quantile clamps k to at least 1.
 - `lape_sets` returns every language, an empty one included; identify.py's list leaves out the
   trailing languages that got no neuron (it splits by `bincount`).
 """
@@ -118,7 +120,7 @@ def lape_parts(stats, cfg: LapeConfig) -> LapeParts:
     normed = torch.nan_to_num(normed, nan=0.0)  # a neuron never active anywhere: 0/0
     log = torch.where(normed > 0, normed.log(), torch.zeros_like(normed))
     entropy = -(normed * log).sum(-1)  # (L, W)
-    flat = prob.flatten()
+    flat = prob[stats.read_layers].flatten()  # statistics of some layers only: their quantiles, as if the model had those
     filter_value = kth_quantile(flat, cfg.filter_rate)
     bar = kth_quantile(flat, cfg.activation_bar_ratio)
     return LapeParts(prob, entropy, (prob > filter_value).any(-1), prob > bar, filter_value, bar)

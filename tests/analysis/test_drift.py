@@ -86,6 +86,19 @@ def test_planted_set_is_found_and_unchanged_model_shows_no_drift(planted, probe,
     assert tr(3, model) is None and tr(2, model)["step"] == 2
 
 
+def test_a_set_found_in_some_layers_is_tracked_from_those_layers(probe):
+    """A set discovered with `layers="0:1"` is re-selected from statistics of layer 0 alone, read the same way
+    (LAPE's quantiles over that layer), so at the start it re-selects itself; layer 1 never runs."""
+    model, _ = planted_model("qwen2", per_layer=4)
+    stats = collect_stats(model, byte_tokenizer(), *probe, layers="0:1")
+    ns = select_neurons(stats, "lape", "ko", ["en"], per_layer=4, model=model, **LAPE)
+    ran = []
+    model.model.layers[1].register_forward_pre_hook(lambda *_: ran.append(1))
+    rec = DriftTracker(ns, *probe, byte_tokenizer()).start(model)
+    assert not ran and rec["iou_vs_set"] == 1.0
+    assert list(rec["dp_abs_other_per_layer"]) == ["0"]
+
+
 def test_silencing_planted_neurons_drops_overlap(planted, probe):
     model, neurons, ns = planted
     tr = DriftTracker(ns, *probe, byte_tokenizer())

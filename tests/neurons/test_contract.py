@@ -94,3 +94,70 @@ def test_value_matches_raw_prehook_tl_and_nnsight(family, tok):
             saved[layer] = node.input.save()
     for layer in range(mm.num_layers):
         torch.testing.assert_close(saved[layer], vals[layer], atol=1e-6, rtol=1e-5)
+
+
+def _full_forward_stats(model, tok, texts, langs, languages):
+    """What `collect_stats` computed before it stopped forwards early: the same accumulator, every
+    layer hooked, the whole model run (LM head included)."""
+    from kolang.batching import encoded_batches
+    from kolang.neurons.stats import StatsAccumulator
+
+    mm = resolve(model)
+    acc = StatsAccumulator(mm, languages, torch.device("cpu"))
+    with torch.inference_mode(), capture_mlp(mm, acc):
+        for b in encoded_batches(tok, texts, token_budget=64):
+            acc.begin_batch(b.counted, torch.tensor([languages.index(langs[i]) for i in b.index]))
+            model(input_ids=b.input_ids, attention_mask=b.attention_mask, use_cache=False)
+            acc.end_batch()
+    return acc.result()
+
+
+STATS_TEXTS = TEXT + ["hello there my friend", "the weather is really nice today"]
+STATS_LANGS = ["ko", "ko", "en", "en"]
+KEYS = ("tokens", "texts", "sum", "sumsq", "active")
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_stats_stop_after_the_last_layer_read_and_equal_a_full_forward(family, byte_tok):
+    """Bit for bit on CPU float32: stopping the forward changes nothing before the stop, and neither the
+    layers above the last one read nor the LM head ever run."""
+    from kolang.neurons.stats import collect_stats
+
+    model = tiny_model(family, layers=3)
+    mm = resolve(model)
+    full = _full_forward_stats(model, byte_tok, STATS_TEXTS, STATS_LANGS, ["en", "ko"])
+    ran: list[str] = []
+    handles = [model.get_output_embeddings().register_forward_hook(lambda *_: ran.append("head"))]
+    handles += [mm.block(layer).register_forward_hook(lambda *_, layer=layer: ran.append(f"block {layer}"))
+                for layer in range(mm.num_layers)]
+    st = collect_stats(model, byte_tok, STATS_TEXTS, STATS_LANGS, languages=["en", "ko"], token_budget=64)
+    assert "head" not in ran and f"block {mm.num_layers - 1}" not in ran  # stopped inside the last block's MLP
+    for key in KEYS:
+        assert torch.equal(getattr(st, key), getattr(full, key)), key
+    ran.clear()
+    first = collect_stats(model, byte_tok, STATS_TEXTS, STATS_LANGS, languages=["en", "ko"], token_budget=64,
+                          layers="0:2")
+    assert not any(r in ran for r in ("head", "block 1", "block 2")) and first.layers == [0, 1]
+    for key in ("sum", "sumsq", "active"):
+        assert torch.equal(getattr(first, key)[:2], getattr(full, key)[:2]), key
+        assert not getattr(first, key)[2].any(), f"{key}: a layer not read holds values"
+    for h in handles:
+        h.remove()
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_nnsight_backend_equals_the_hooks(family, byte_tok):
+    """The reduction run inside an nnsight trace gives the hooks' statistics (the same `fold`, so bit for bit
+    here; the contract is float summation order)."""
+    from kolang.neurons.stats import collect_stats
+
+    warnings.filterwarnings("ignore")
+    model = tiny_model(family, layers=3)
+    kw = dict(languages=["en", "ko"], token_budget=64, keep_text_means=True)
+    hooks = collect_stats(model, byte_tok, STATS_TEXTS, STATS_LANGS, **kw)
+    traced = collect_stats(model, copy.deepcopy(byte_tok), STATS_TEXTS, STATS_LANGS, backend="nnsight", **kw)
+    for key in ("tokens", "texts", "active", "text_langs"):
+        assert torch.equal(getattr(traced, key), getattr(hooks, key)), key
+    for key in ("sum", "sumsq", "text_means"):
+        torch.testing.assert_close(getattr(traced, key), getattr(hooks, key), rtol=1e-12, atol=1e-9)
+    assert traced.fingerprint == hooks.fingerprint

@@ -7,6 +7,7 @@ from tokenizers.processors import TemplateProcessing
 from kolang.arch import resolve
 from kolang.errors import ConfigError, DataError, ModelError
 from kolang.neurons.stats import ActivationStats, collect_stats
+from kolang.neurons.hooks import capture_mlp
 from kolang.tiny import byte_tokenizer, tiny_model
 
 KO = ["안녕하세요 반갑습니다", "오늘은 날씨가 정말 좋네요", "저는 학교에 갑니다", "커피 한 잔 주세요"]
@@ -163,3 +164,75 @@ def test_bad_inputs(byte_tok):
 
     with pytest.raises(ModelError, match="no tokens"):
         collect_stats(model, Empty(), ["안녕"], ["ko"])
+
+
+def test_statistics_of_some_layers_select_from_those_only(tmp_path, byte_tok):
+    """`layers="0:2"` reads two of three layers; selection defaults to them, refuses the others, and LAPE's
+    quantiles run over the layers read (as if the model had no others)."""
+    from kolang.neurons.neuronset import NeuronSet
+    from kolang.neurons.select import select_neurons
+    from kolang.neurons.select.lape import LapeConfig, lape_parts
+
+    model = tiny_model("qwen2", layers=3)
+    part = collect_stats(model, byte_tok, TEXTS, LANGS, languages=["ko", "en"], layers="0:2")
+    assert part.layers == [0, 1] and part.read_layers == [0, 1] and not part.active[2].any()
+    ns = select_neurons(part, "lape", target="ko", reference=["en"], per_layer=2, model=model)
+    assert set(ns.layers()) <= {0, 1} and ns.params["layers"] == [0, 1]
+    with pytest.raises(DataError, match="hold layers 0..1 only, not 2"):
+        select_neurons(part, "lape", target="ko", layers="1:3")
+    full = collect_stats(model, byte_tok, TEXTS, LANGS, languages=["ko", "en"])
+    two = ActivationStats(full.languages, full.tokens, full.sum[:2], full.sumsq[:2], full.active[:2])  # a 2-layer model
+    assert lape_parts(part, LapeConfig()).filter_value == lape_parts(two, LapeConfig()).filter_value
+    ns.save(tmp_path / "set")
+    assert NeuronSet.load(tmp_path / "set").stats.layers == [0, 1]
+
+
+def test_discover_reads_only_the_layers_it_selects_from(byte_tok):
+    from kolang.neurons.config import DiscoverConfig
+    from kolang.neurons.discover import discover
+
+    model = tiny_model("qwen2", layers=3)
+    ran = []
+    h = resolve(model).block(2).register_forward_pre_hook(lambda *_: ran.append(2))
+    ns = discover(model, byte_tok, TEXTS, LANGS, DiscoverConfig(layers="0:2", per_layer=2))
+    h.remove()
+    assert not ran and ns.layers() == [0, 1] and ns.stats.layers == [0, 1]
+
+
+def test_each_layer_is_reduced_on_the_device_its_values_arrive_on(byte_tok):
+    """A model spread over devices (`hf_device_map`) hands each layer's values over on that layer's device.
+    Layer 1's values arrive here on a second device ("meta": shapes only, and ops refuse to mix it with the
+    CPU): its sums and the batch masks they need are made there, and layer 0's stay on the CPU, exact."""
+    from kolang.neurons.stats import StatsAccumulator
+
+    model = tiny_model("qwen2")
+    mm = resolve(model)
+    enc = byte_tok(TEXTS[:2], return_tensors="pt", padding=True)
+    captured = {}
+    with torch.no_grad(), capture_mlp(mm, lambda layer, v, a: captured.__setitem__(layer, (v.clone(), a.clone()))):
+        model(**enc)
+    acc = StatsAccumulator(mm, ["ko", "en"], torch.device("cpu"))
+    acc.begin_batch(enc["attention_mask"].bool(), torch.tensor([0, 0]))
+    acc(0, *captured[0])
+    acc(1, *(t.to("meta") for t in captured[1]))
+    assert acc._acc[0].device.type == "cpu" and acc._acc[1].device.type == "meta"
+    assert {d.type for d in acc._masks} == {"cpu", "meta"}  # the masks moved once, not the values
+    v, a = captured[0]
+    m = enc["attention_mask"].bool()[..., None]
+    torch.testing.assert_close(acc._acc[0][0, 0], (v * m).sum((0, 1)).double(), atol=1e-5, rtol=1e-5)
+    assert torch.equal(acc._acc[0][2, 0], ((a > 0) & m).sum((0, 1)).double())
+
+
+def test_accelerate_dispatched_model(byte_tok):
+    """With accelerate's hooks (`dispatch_model`, `hf_device_map` set) the statistics and the early stop are unchanged."""
+    from accelerate import dispatch_model
+
+    model = tiny_model("qwen2")
+    plain = collect_stats(model, byte_tok, TEXTS, LANGS)
+    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu", "model.norm": "cpu",
+                  "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    dispatched = dispatch_model(tiny_model("qwen2"), device_map=device_map, force_hooks=True)
+    assert getattr(dispatched, "hf_device_map", None)
+    st = collect_stats(dispatched, byte_tok, TEXTS, LANGS)
+    for key in ("tokens", "sum", "sumsq", "active"):
+        assert torch.equal(getattr(st, key), getattr(plain, key)), key
