@@ -1,11 +1,13 @@
 """Ablating the found Korean set hurts Korean more than English and more than a matched random set."""
 
+import pytest
+
 from kolang.analysis.plots import validation_figure
 from kolang.analysis.validate import nll_by_language, validate
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.stats import collect_stats
 from kolang.neurons.select import select_neurons
-from kolang.tiny import planted_model
+from kolang.tiny import TINY_FAMILIES, planted_model, tiny_model
 
 KO = ["안녕하세요 반갑습니다", "오늘은 날씨가 정말 좋네요", "저는 학교에 갑니다", "커피 한 잔 주세요", "책을 읽고 있어요"]
 EN = ["hello there my friend", "the weather is really nice today", "I go to school", "a cup of coffee please", "I am reading"]
@@ -49,3 +51,30 @@ def test_random_control_is_matched_layer_by_layer(byte_tok):
     ctrl = ns.random_matched(seed=1)
     assert ctrl.counts() == ns.counts()
     assert all(not set(ctrl.neurons[layer].tolist()) & set(planted[layer]) for layer in planted)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_chunked_head_nll_equals_the_full_logits(family, byte_tok, monkeypatch):
+    """The LM head run on the predicted positions only, a few at a time (Gemma's logit softcap included),
+    gives the NLL of the model's own full logits."""
+    import torch
+    import torch.nn.functional as F
+
+    from kolang.analysis import validate as v
+
+    monkeypatch.setattr(v, "HEAD_CHUNK_BYTES", 4 * 260 * 3)  # three positions a chunk: many chunks, a ragged last
+    model = tiny_model(family)
+    if family == "gemma2":
+        model.config.final_logit_softcapping = 2.0  # small enough to bend these logits
+    texts = KO[:2] + EN[:2]
+    out = nll_by_language(model, byte_tok, texts, ["ko", "ko", "en", "en"], token_budget=64)
+    for lang, group in (("ko", KO[:2]), ("en", EN[:2])):
+        total, n = 0.0, 0
+        for t in group:
+            ids = byte_tok(t, return_tensors="pt")["input_ids"]
+            with torch.no_grad():
+                logits = model(ids).logits
+            total += F.cross_entropy(logits[0, :-1].float(), ids[0, 1:], reduction="sum").item()
+            n += ids.shape[1] - 1
+        assert out[lang]["tokens"] == n
+        assert out[lang]["nll"] == pytest.approx(total / n, rel=1e-5, abs=1e-5), family
