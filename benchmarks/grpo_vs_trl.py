@@ -13,7 +13,8 @@ figures do not mix.
 
 kolang's edge comes from two things TRL does not do: each prompt is prefilled once for its G
 samples during generation, and its forward/backward pass is shared by the G completions in the
-update (exact; off under gradient checkpointing, which drops the KV cache it needs).
+update (exact; under gradient checkpointing too, through a cache the backward replay cannot extend twice,
+`kolang.rl.rollout.ReplaySafeCache`).
 
 Step time is the median over the steps after the first (warm-up), in wall time and in the
 process's CPU time (all its threads; less moved by other work on a shared machine, unless the
@@ -187,8 +188,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=False,
-                   help="gradient checkpointing on both sides (kolang's default is off, TRL's on; on, kolang cannot "
-                        "share a group's prompt pass)")
+                   help="gradient checkpointing on both sides (kolang's default is off, TRL's on)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--one", choices=("kolang", "trl"), help=argparse.SUPPRESS)
     a = p.parse_args()

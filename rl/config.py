@@ -68,7 +68,7 @@ class RLConfig:
     """Sequences per forward/backward pass (gradients accumulate to the full batch); rounded down to whole
     groups, at least one, while prompts are shared."""
     gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass: less memory, about a third more compute. Off, each
+    """Recompute activations in the backward pass: less memory, about a third more compute. Either way each
     group's prompt is computed once for its G completions (exact, up to G times less prompt work)."""
     lr: float = 1e-6
     """Learning rate (AdamW, constant)."""

@@ -8,14 +8,18 @@ step, weights) and a resumed run samples exactly what the uninterrupted run samp
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache
 
 from kolang.data.chat import format_prompt
-from kolang.generation import eos_ids, left_pad, new_cache, positions, sample, with_cache
+from kolang.generation import eos_ids, left_pad, positions, sample, with_cache
 
 
 @dataclass
@@ -123,6 +127,64 @@ def _chosen_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float
     return logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+class ReplaySafeCache(DynamicCache):
+    """A KV cache that a gradient-checkpointed forward may run twice and get the same answer both times.
+
+    Checkpointing replays each layer's forward in the backward pass; a plain cache would be extended a
+    second time there, so transformers hands checkpointed layers no cache at all, and the shared
+    prompt pass had nothing to hand on. Here a layer writes its states once: the replay of the pass
+    that wrote them gets its own states back, as the first run did from an empty cache, and a
+    `reader()` view gives the next pass the stored states before its own without storing anything.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written: set[int] = set()
+        self.read_only = False
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.read_only:  # (B, heads, P + T, head_dim): the prefix, then this pass's states
+            layer = self.layers[layer_idx]
+            return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
+        if layer_idx in self.written:  # the backward replay of the pass that wrote this layer
+            return key_states, value_states
+        self.written.add(layer_idx)
+        return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+
+    def reader(self) -> "ReplaySafeCache":
+        """A view of these states (the same layer objects) that a later pass reads and never extends."""
+        view = copy.copy(self)
+        view.read_only = True
+        return view
+
+
+@contextmanager
+def cache_through_checkpoints(model: Any) -> Iterator[None]:
+    """Let gradient-checkpointed layers keep the cache they are given, for the forwards inside the context.
+
+    transformers drops it unless a layer says it only reads (`_can_checkpoint_with_cache`); with a
+    `ReplaySafeCache` a replay reads what the first run read, so the flag is true for these passes.
+    The replays in the backward pass run with the arguments captured here, after the context ends.
+    """
+    layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)
+              and hasattr(type(m), "_can_checkpoint_with_cache")]
+    for m in layers:
+        m._can_checkpoint_with_cache = True  # on the instance; the class default returns when it is deleted
+    try:
+        yield
+    finally:
+        for m in layers:
+            del m._can_checkpoint_with_cache
+
+
+def shares_prompts_under_checkpointing() -> bool:
+    """Whether this transformers lets a checkpointed layer keep a cache (>= 5.x's `_can_checkpoint_with_cache`)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return hasattr(GradientCheckpointingLayer, "_can_checkpoint_with_cache")
+
+
 def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: float, device: Any) -> torch.Tensor:
     """What `token_logprobs` returns, with each group's shared prompt computed once instead of G times.
 
@@ -130,21 +192,27 @@ def group_logprobs(model: Any, rollout: Rollout, group_size: int, temperature: f
     is repeated for each completion, and the completions run on top of it; gradients flow through
     the shared prompt pass, so values and gradients equal the row-by-row computation. The prompt is
     usually most of each sequence, so this divides a step's forward and backward work by up to G.
+    Under gradient checkpointing too: the cache is a `ReplaySafeCache` (a model that withholds the
+    cache from checkpointed layers anyway, as GPT-2's does, is scored row by row).
     """
     G, N = group_size, len(rollout)
     if N % G:
         raise ValueError(f"{N} rows do not split into groups of {G}")
     first = torch.arange(0, N, G)
     p_ids, p_mask = rollout.prompt_ids[first].to(device), rollout.prompt_mask[first].to(device)  # (N/G, P)
-    cache = new_cache(model)
-    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), **with_cache(model, cache),
-                use_cache=True, logits_to_keep=1)
-    head = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # (N, 1, V) predicts each first completion token
-    cache.batch_repeat_interleave(G)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cache = ReplaySafeCache(config=base.config)
     c_ids = rollout.completion_ids.to(device)  # (N, C)
     C = c_ids.shape[1]
     attn = torch.cat([p_mask.repeat_interleave(G, dim=0), torch.ones_like(c_ids)], dim=1)  # (N, P+C)
     pos = p_mask.sum(dim=1).repeat_interleave(G).unsqueeze(1) + torch.arange(C, device=c_ids.device)  # (N, C)
-    rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, **with_cache(model, cache),
-                 use_cache=True).logits
+    with cache_through_checkpoints(model):
+        out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask),
+                    **with_cache(model, cache), use_cache=True, logits_to_keep=1)
+        if not cache.written:  # a model that drops the cache itself under checkpointing (GPT-2 does): row by row
+            return token_logprobs(model, rollout, temperature, device)
+        head = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # (N, 1, V) predicts each first completion token
+        cache.batch_repeat_interleave(G)
+        rest = model(input_ids=c_ids, attention_mask=attn, position_ids=pos, **with_cache(model, cache.reader()),
+                     use_cache=True).logits
     return _chosen_logprobs(torch.cat([head, rest[:, :-1, :]], dim=1), c_ids, temperature)  # (N, C, V) logits

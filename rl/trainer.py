@@ -39,7 +39,8 @@ from kolang.rl.judge import load_judge
 from kolang.rl.loss import micro_batch_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
 from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
-from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
+from kolang.rl.rollout import (Rollout, encode_prompts, generate, group_logprobs, shares_prompts_under_checkpointing,
+                               token_logprobs)
 from kolang.runs import digest, open_run
 from kolang.tuning.trainable import prepare
 
@@ -193,8 +194,9 @@ class GRPOTrainer:
 
     @property
     def _shared_prompts(self) -> bool:
-        # Gradient checkpointing in transformers drops the KV cache the shared prompt pass hands on.
-        return not self.cfg.gradient_checkpointing
+        # Gradient checkpointing in transformers drops the KV cache the shared prompt pass hands on,
+        # unless a layer may keep it (transformers >= 5.x), which `group_logprobs`' replay-safe cache allows.
+        return not self.cfg.gradient_checkpointing or shares_prompts_under_checkpointing()
 
     def _micro_batch(self) -> int:
         """Rows a forward pass: `micro_batch_size`, rounded down to whole groups (at least one) when prompts are shared."""

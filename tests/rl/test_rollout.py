@@ -67,6 +67,43 @@ def test_shared_prompt_logprobs_equal_row_by_row_values_and_gradients(family, on
         torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("family", ["qwen2", "gemma2", "gpt2", "neurons"])
+def test_shared_prompts_under_gradient_checkpointing_equal_row_by_row(family, one_thread):
+    """With checkpointing on, each layer's forward is replayed in the backward pass; the replay-safe cache keeps
+    the shared prompt pass exact: the log-probs and gradients of the plain row-by-row computation."""
+    torch.manual_seed(0)
+    model, tok = tiny_model("qwen2" if family == "neurons" else family), byte_tokenizer()
+    if family == "neurons":
+        from peft import get_peft_model
+
+        from kolang.tuning.adapter import NeuronConfig
+
+        model = get_peft_model(model, NeuronConfig.from_neurons({0: [1, 5, 9], 1: [2]}, init_weights=False))
+    prompts = encode_prompts(tok, ["짧은 질문", "a much longer question here", "세 번째"], 64)
+    ro = generate(model, tok, prompts, 3, 7, 1.0, 1.0, 9, seed=2)
+    weights = torch.rand(ro.completion_ids.shape)
+    base = model.get_base_model() if family == "neurons" else model
+    results = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.train()  # checkpointing replays only in training mode; GPT-2's dropout is switched off below
+            for mod in model.modules():
+                if isinstance(mod, torch.nn.Dropout):
+                    mod.p = 0.0
+        model.zero_grad()
+        lp = (group_logprobs if checkpointing else token_logprobs)(model, ro, *((3,) if checkpointing else ()), 0.8, "cpu")
+        (lp * ro.completion_mask * weights).sum().backward()
+        results.append((lp.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    assert any(m.gradient_checkpointing for m in model.modules() if hasattr(m, "_can_checkpoint_with_cache"))
+    assert not any("_can_checkpoint_with_cache" in m.__dict__ for m in model.modules())  # the flag is put back
+    (a, ga), (b, gb) = results
+    m = ro.completion_mask.bool()
+    torch.testing.assert_close(a[m], b[m], atol=1e-5, rtol=1e-5)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
+
+
 def test_generate_is_seeded_and_leaves_global_rng_alone():
     model, tok = tiny_model("qwen2"), byte_tokenizer()
     prompts = encode_prompts(tok, ["질문"], 16)

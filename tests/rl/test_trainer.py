@@ -169,7 +169,7 @@ def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
     a.train()
     b.train()
     pa, pb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
-    # Without checkpointing each group's prompt pass is shared, so the sums run in another order: float noise only.
+    # Both share each group's prompt pass; the replayed forwards may sum in another order: float noise only.
     assert all(torch.allclose(pa[n], pb[n], atol=2e-5) for n in pa)
     la, lb = lines(tmp_path / "plain" / "metrics.jsonl"), lines(tmp_path / "ckpt" / "metrics.jsonl")
     assert [x["reward"] for x in la] == [x["reward"] for x in lb]
