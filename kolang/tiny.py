@@ -73,10 +73,38 @@ def tiny_model(family: str = "qwen2", seed: int = 0, **kw) -> transformers.PreTr
     return model.float().eval()
 
 
+# Published dimensions of real models, for random-init stand-ins at true size (benchmarks, GPU checks):
+# the shapes and vocabulary decide time and memory, the weights do not. From each model's config.json.
+REAL_SHAPES: dict[str, dict] = {
+    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
+    "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
+}
+
+
+def real_shape_model(name: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> transformers.PreTrainedModel:
+    """A random-init Qwen2 causal LM with the true dimensions and vocabulary of `name` (a `REAL_SHAPES` key),
+    in eval mode, stopping on the byte tokenizer's ids (it reads ids below 260 of the 151,936)."""
+    if name not in REAL_SHAPES:
+        raise ValueError(f"no shape for '{name}' (have {', '.join(REAL_SHAPES)})")
+    torch.manual_seed(seed)
+    cfg = transformers.Qwen2Config(**REAL_SHAPES[name], max_position_embeddings=32768, rope_theta=1e6,
+                                   rms_norm_eps=1e-6, eos_token_id=256, pad_token_id=257, bos_token_id=None)
+    model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    model.config.architectures = [type(model).__name__]
+    return model.eval()
+
+
 def save_tiny(path: str | Path, family: str = "qwen2", seed: int = 0, **kw) -> Path:
     """Write a tiny model and the byte tokenizer as a plain HF directory; returns the path."""
+    return save_with_byte_tokenizer(tiny_model(family, seed, **kw), path)
+
+
+def save_with_byte_tokenizer(model: transformers.PreTrainedModel, path: str | Path) -> Path:
+    """Write `model` and the byte tokenizer as a plain HF directory that `kolang` commands load; returns the path."""
     path = Path(path)
-    tiny_model(family, seed, **kw).save_pretrained(path)
+    model.save_pretrained(path)
     tok = byte_tokenizer()
     tok.save_pretrained(path)
     cfg_file = path / "tokenizer_config.json"

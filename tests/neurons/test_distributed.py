@@ -32,13 +32,13 @@ KO = ["안녕하세요", "오늘 날씨가 좋네요", "학교에 갑니다", "�
 EN = ["hello", "nice weather today", "I go to school", "coffee please", "I read a book", "I ate rice"]
 
 
-def test_two_gloo_ranks_equal_one_process(tmp_path):
+def test_two_gloo_ranks_equal_one_process(tmp_path, free_port):
     (tmp_path / "corpus.py").write_text(f"TEXTS = {KO + EN!r}\nLANGS = {['ko'] * len(KO) + ['en'] * len(EN)!r}\n")
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     out = tmp_path / "stats.pt"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port}",
          str(script), str(out), str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -114,3 +116,46 @@ def test_trl_sft_trainer_trains_only_selected_neurons(tmp_path, one_thread):
         m = masks.get(name, torch.zeros(w.shape, dtype=torch.bool))
         assert torch.equal(w[~m], base[name][~m]), f"{name} changed outside the selected neurons"
         assert name not in masks or torch.any(w[m] != base[name][m]), f"{name}: the selected neurons did not train"
+
+
+def test_trl_grpo_trainer_trains_only_selected_neurons(tmp_path, one_thread):
+    """The adapter as `peft_config` of TRL's GRPOTrainer, with kolang's rewards and drift callback: one step,
+    and only the selected rows/columns move."""
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    from kolang.analysis.drift import DriftTracker, probe_set_from_tasks
+    from kolang.neurons.neuronset import NeuronSet, fingerprint_of
+    from kolang.rl.drift import DriftCallback
+    from kolang.rl.rewards import AccuracyReward, LanguageConsistencyReward
+    from kolang.tiny import byte_tokenizer
+    from kolang.tuning.adapter import NeuronConfig
+
+    base = {k: v.clone() for k, v in tiny_model("qwen2").state_dict().items()}
+    ds = datasets.Dataset.from_list([{"prompt": f"{a} 더하기 1은?", "answer": str(a + 1), "lang": "ko"} for a in range(4)])
+    args = trl.GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
+                          max_completion_length=8, max_steps=1, learning_rate=1e-1, beta=0.0, report_to=[],
+                          use_cpu=True, save_strategy="no", bf16=False, dataloader_num_workers=0, seed=0,
+                          temperature=1.0, logging_steps=1)
+    model = tiny_model("qwen2")
+    ns = NeuronSet(NEURONS, fingerprint_of(model), method="contrast", target="ko", reference=["en"],
+                   params={"per_layer": 2})
+    tracker = DriftTracker(ns, *probe_set_from_tasks(4, seed=1), byte_tokenizer(), every=1, max_length=32)
+
+    def varied(prompts, completions, **kw):  # rewards that differ within a group, so the advantage is never 0
+        return [len(c) / 8 for c in completions]
+
+    trainer = trl.GRPOTrainer(model=model, args=args, train_dataset=ds, processing_class=byte_tokenizer(),
+                              reward_funcs=[AccuracyReward(), LanguageConsistencyReward("ko"), varied],
+                              peft_config=NeuronConfig.from_neurons(NEURONS), callbacks=[DriftCallback(tracker)])
+    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("sparse_neuron_weight" in n for n in trainable)
+    trainer.train()
+    assert [json.loads(x)["step"] for x in (tmp_path / "drift.jsonl").read_text().splitlines()] == [0, 1]
+    merged = trainer.model.merge_and_unload()
+    after, masks = merged.state_dict(), _masks(merged, NEURONS)
+    moved = 0
+    for name, w in after.items():
+        m = masks.get(name, torch.zeros(w.shape, dtype=torch.bool))
+        assert torch.equal(w[~m], base[name][~m]), f"{name} changed outside the selected neurons"
+        moved += int((w[m] != base[name][m]).sum())
+    assert moved > 0, "the selected neurons did not train"
