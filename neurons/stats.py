@@ -180,6 +180,13 @@ class _StopForward(Exception):
     """Raised by the hook of the last layer read: nothing after it is needed, the LM head least of all."""
 
 
+def _sharded(model: torch.nn.Module) -> bool:
+    """Whether DeepSpeed ZeRO-3 or FSDP shard the parameters: their hooks gather a module's weights before its
+    forward and free them after, so a forward cut short would leave weights gathered and their state
+    machine mid-step. Such models run the whole forward."""
+    return any(hasattr(p, "ds_id") or type(p).__name__ in ("FlatParameter", "DTensor") for p in model.parameters())
+
+
 def collect_stats(
     model: torch.nn.Module,
     tokenizer,
@@ -244,9 +251,11 @@ def collect_stats(
     acc = StatsAccumulator(mm, languages, device, keep_text_means, layers=read)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
+    stop = not _sharded(model)
+
     def read_layer(layer: int, value: torch.Tensor, act: torch.Tensor | None) -> None:
         acc(layer, value, act)
-        if layer == read[-1]:
+        if stop and layer == read[-1]:
             raise _StopForward
 
     done_texts = done_tokens = 0

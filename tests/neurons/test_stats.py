@@ -236,3 +236,15 @@ def test_accelerate_dispatched_model(byte_tok):
     st = collect_stats(dispatched, byte_tok, TEXTS, LANGS)
     for key in ("tokens", "sum", "sumsq", "active"):
         assert torch.equal(getattr(st, key), getattr(plain, key)), key
+
+
+def test_sharded_parameters_run_the_whole_forward(byte_tok):
+    """ZeRO-3 (parameters tagged `ds_id`) and FSDP gather weights in hooks around each module's forward; a cut
+    forward would leave them gathered, so such models are read with the whole forward, to the same statistics."""
+    model = tiny_model("qwen2")
+    plain = collect_stats(model, byte_tok, TEXTS, LANGS)
+    ran = []
+    model.lm_head.register_forward_hook(lambda *_: ran.append("head"))
+    model.lm_head.weight.ds_id = 0  # what deepspeed.zero.Init puts on every parameter
+    st = collect_stats(model, byte_tok, TEXTS, LANGS)
+    assert ran and torch.equal(st.sum, plain.sum)
