@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from math_verify import parse, verify
 
 from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
+from kolang.data.answers import ANSWER_LINES, final_value, find_statements, read_gold, split_reasoning
 from kolang.errors import ConfigError, RewardError
 
 RewardFn = Callable[..., list]
 
-# --- completions and answer lines ---------------------------------------------------------------
+# --- completions --------------------------------------------------------------------------------
 
 
 def completion_text(completion: Any) -> str:
@@ -41,49 +42,6 @@ def completion_text(completion: Any) -> str:
             return "".join(p.get("text", "") for p in content if isinstance(p, dict))
         return str(content or "")
     raise RewardError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
-
-
-# kolang's task answer statements, "The answer is N." and "답은 N입니다.", which end a solution as
-# its last sentence (kolang.data.tasks). An answer may hold dots only inside numbers ("3.5").
-_ANS = r"(?P<ans>(?:[^\n.]|\.(?=\d))+?)"
-_SENTENCE_START = r"(?:^|(?<=[.!?])[ \t]+)"
-ANSWER_LINES: dict[str, re.Pattern] = {
-    "en": re.compile(rf"{_SENTENCE_START}The answer is[ \t]+{_ANS}[ \t]*\.?[ \t]*$", re.M),
-    "ko": re.compile(rf"{_SENTENCE_START}답은[ \t]*{_ANS}[ \t]*입니다[ \t]*\.?[ \t]*$", re.M),
-}
-# Looser forms anywhere in a sentence ("따라서 답은 7입니다"), used to read an answer and to count
-# answer statements, never to grant the format reward.
-_LOOSE = (
-    re.compile(rf"[Tt]he (?:final )?answer is:?[ \t]*{_ANS}[ \t]*(?:\.|$)", re.M),
-    re.compile(rf"답은[ \t]*{_ANS}[ \t]*입니다"),
-)
-
-
-def _answer_match(text: str) -> re.Match | None:
-    """The last answer statement in `text` (sentence-final forms first, then looser ones)."""
-    for patterns in (tuple(ANSWER_LINES.values()), _LOOSE):
-        found = [m for p in patterns for m in p.finditer(text)]
-        if found:
-            return max(found, key=lambda m: m.start())
-    return None
-
-
-def extract_answer(text: str) -> str | None:
-    """The answer of a kolang answer line (`The answer is N.` / `답은 N입니다.`), else None.
-
-    Reads the same lines as `kolang.data.tasks.extract_answer` but returns any answer text
-    (fractions, decimals, expressions), where the task generator's reader keeps integers only.
-    """
-    m = _answer_match(text)
-    return m.group("ans").strip() if m else None
-
-
-def split_reasoning(text: str) -> tuple[str, str | None]:
-    """Split a completion into (reasoning, answer): the reasoning is the text without its answer line."""
-    m = _answer_match(text)
-    if m is None:
-        return text, None
-    return text[: m.start()] + text[m.end():], m.group("ans").strip()
 
 
 def _column(columns: dict, name: str, n: int, reward: str) -> list:
@@ -110,11 +68,19 @@ for _name in ("math_verify.parser", "math_verify.grader"):
     logging.getLogger(_name).addFilter(_DropTimeoutNotice())
 
 
-class AccuracyReward:
-    """1.0 when the completion's answer equals the record's `answer` column (math-verify), else 0.0.
+def _parse(text: str) -> list:
+    # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards from
+    # worker threads, so they are disabled (math-verify README).
+    return parse(text, parsing_timeout=None)
 
-    The answer is read from kolang's answer line when there is one, else math-verify extracts it
-    from the whole completion (`\\boxed{}`, last expression), as TRL's `accuracy_reward` does.
+
+class AccuracyReward:
+    """1.0 when the one value a completion states as its answer equals the record's `answer`, else 0.0.
+
+    The answer is read by `kolang.data.answers`: the final answer statement or `\\boxed{}`, else the
+    last sentence that holds a number. Several values (a hedge, a list of digits) or a malformed
+    number ("3,5") score 0. Numbers compare exactly (0.5 = 1/2 = \\frac{1}{2}, 1,234 = 1234,
+    12개 = 12); when either side is an expression (\\sqrt{2}, 2\\pi) math-verify decides.
     """
 
     __name__ = "accuracy"
@@ -122,34 +88,22 @@ class AccuracyReward:
     def __init__(self, column: str = "answer") -> None:
         self.column = column
 
-    @staticmethod
-    def _parse(text: str) -> list:
-
-        # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards
-        # from worker threads, so they are disabled (math-verify README).
-        return parse(text, parsing_timeout=None)
-
     def score(self, completion: str, gold: Any) -> float:
         """Score one completion text against one gold answer."""
-
-        gold_s = str(gold).strip()
-        answer = extract_answer(completion)
-        pred_text = answer if answer is not None else completion
-        if answer is not None and _norm(answer) == _norm(gold_s):
-            return 1.0
-        gold_p = self._parse(gold_s) or self._parse(f"${gold_s}$")
-        pred_p = self._parse(pred_text) if answer is None else (self._parse(pred_text) or self._parse(f"${pred_text}$"))
-        if not gold_p or not pred_p:
+        pred = final_value(completion)
+        if pred is None:
             return 0.0
-        return 1.0 if verify(gold_p, pred_p, timeout_seconds=None) else 0.0
+        want = read_gold(gold)
+        if isinstance(pred, Fraction) and isinstance(want, Fraction):
+            return float(pred == want)
+        gold_s = str(gold).strip()
+        gold_p = _parse(f"${gold_s}$") or _parse(gold_s)  # as LaTeX first: plain parsing reads "2\pi" as 2
+        pred_p = _parse(f"${pred}$")
+        return float(bool(gold_p and pred_p) and verify(gold_p, pred_p, timeout_seconds=None))
 
     def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         golds = _column(columns, self.column, len(completions), self.__name__)
         return [self.score(completion_text(c), g) for c, g in zip(completions, golds)]
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"[\s,]", "", s).rstrip(".").lower()
 
 
 # --- language consistency ------------------------------------------------------------------------
@@ -245,13 +199,13 @@ class FormatReward:
 
     def score(self, text: str, lang: str | None) -> float:
         """Score one completion text."""
-        forms = [ANSWER_LINES[lang]] if lang in ANSWER_LINES else list(ANSWER_LINES.values())
-        final = [m for p in forms for m in p.finditer(text)]
-        statements = sum(1 for p in _LOOSE for _ in p.finditer(text))
-        if len(final) != 1 or statements != 1:
+        statements = [s for s in find_statements(text) if s.form != "boxed"]
+        if len(statements) != 1:
             return 0.0
-        m = final[0]
-        if text[m.end():].strip() or len(text[: m.start()].strip()) < self.min_reasoning_chars:
+        s = statements[0]
+        if not s.answer_line or (lang in ANSWER_LINES and s.form != lang):
+            return 0.0
+        if text[s.end:].strip() or len(text[: s.start].strip()) < self.min_reasoning_chars:
             return 0.0
         return 1.0
 
