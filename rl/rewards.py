@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import zlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -20,28 +18,42 @@ from math_verify import parse, verify
 from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
 from kolang.data.answers import ANSWER_LINES, final_value, find_statements, read_gold, split_reasoning
 from kolang.errors import ConfigError, RewardError
+from kolang.rl.guards import Guards, degenerate, drop_copied, drop_repeated_words
 
 RewardFn = Callable[..., list]
 
-# --- completions --------------------------------------------------------------------------------
+# --- completions and prompts ---------------------------------------------------------------------
+
+
+def _content(message: dict) -> str:
+    content = message.get("content", "")
+    if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def _messages(value: Any, what: str) -> list[dict]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [m for m in value if isinstance(m, dict)]
+    raise RewardError(f"a {what} must be a string or a list of chat messages, got {type(value).__name__}")
 
 
 def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the last assistant message of a chat list."""
     if isinstance(completion, str):
         return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    if isinstance(completion, (list, tuple)):
-        msgs = [m for m in completion if isinstance(m, dict)]
-        asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
-        if not asst:
-            return ""
-        content = asst[-1].get("content", "")
-        if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content or "")
-    raise RewardError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
+    msgs = _messages(completion, "completion")
+    asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
+    return _content(asst[-1]) if asst else ""
+
+
+def prompt_text(prompt: Any) -> str:
+    """The text of one prompt: a string, or every system and user message of a chat list."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt or ""
+    return "\n".join(_content(m) for m in _messages(prompt, "prompt") if m.get("role", "user") != "assistant")
 
 
 def _column(columns: dict, name: str, n: int, reward: str) -> list:
@@ -109,45 +121,25 @@ class AccuracyReward:
 # --- language consistency ------------------------------------------------------------------------
 
 
-def degenerate(words: Sequence[str], raw: str, min_distinct: float, max_top_share: float,
-               ngram: int, max_ngram_share: float, min_compression: float) -> str | None:
-    """Why a text is degenerate repetition (a short reason), or None when it is not.
-
-    Cheap guards against reward hacking of a language reward by repeating one target-language word
-    or phrase: low distinct-word ratio, one word or n-gram dominating, or text zlib compresses
-    to almost nothing.
-    """
-    n = len(words)
-    if n >= 8:
-        if len(set(words)) / n < min_distinct:
-            return "low distinct-word ratio"
-        if Counter(words).most_common(1)[0][1] / n > max_top_share:
-            return "one word dominates"
-        if n >= 3 * ngram:
-            grams = Counter(tuple(words[i: i + ngram]) for i in range(n - ngram + 1))
-            if grams.most_common(1)[0][1] * ngram / n > max_ngram_share:
-                return "one n-gram dominates"
-    data = raw.encode("utf-8")
-    if len(data) >= 256 and len(zlib.compress(data, 9)) / len(data) < min_compression:
-        return "compresses too well"
-    return None
-
-
 class LanguageConsistencyReward:
-    """Share of the reasoning's letters in the target language, in [0, 1], guarded against hacks.
+    """Share of the reasoning's own letters in the target language, in [0, 1], guarded against hacks.
 
-    The final answer line is removed first, then code, math, markdown, numbers and symbols
-    (`strip_nonlinguistic`). Scores 0 when fewer than `min_letters` letters remain (pure math or
-    code, empty) or the text is degenerate repetition. `mode="continuous"` returns the share
-    (DeepSeek-R1's language-consistency reward, arXiv:2501.12948); `"threshold"` returns 1.0 when
-    the share reaches `threshold`, else 0.0. `target=None` reads each record's `lang` column.
+    The final answer statement is removed first, then what a reader never sees (HTML comments,
+    hidden elements, invisible characters), code, math, markdown, numbers and symbols
+    (`strip_nonlinguistic`), then the spans copied from the prompt (`guards.drop_copied`): an echoed
+    question is in the question's language, not the model's. Scores 0 when fewer than `min_letters`
+    letters remain (pure math or code, empty, all copied) or the text is degenerate repetition
+    (`guards.degenerate`). `mode="continuous"` returns the share (DeepSeek-R1's language-consistency
+    reward, arXiv:2501.12948); `"threshold"` returns 1.0 when the share reaches `threshold`, else 0.0.
+    `target=None` reads each record's `lang` column.
     """
 
     __name__ = "language"
 
     def __init__(self, target: str | None = "ko", min_letters: int = 5, mode: str = "continuous",
                  threshold: float = 0.9, min_distinct: float = 0.3, max_top_share: float = 0.5,
-                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12) -> None:
+                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12,
+                 guards: Guards | None = None) -> None:
         if mode not in ("continuous", "threshold"):
             raise ConfigError(f"language reward mode must be 'continuous' or 'threshold', not '{mode}'")
         if not 0.0 <= threshold <= 1.0:
@@ -155,18 +147,19 @@ class LanguageConsistencyReward:
         if target is not None:
             target_scripts(target)  # validate early
         self.target, self.min_letters, self.mode, self.threshold = target, min_letters, mode, threshold
-        self.guards = dict(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
-                           max_ngram_share=max_ngram_share, min_compression=min_compression)
+        self.guards = guards or Guards(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
+                                       max_ngram_share=max_ngram_share, min_compression=min_compression)
 
-    def explain(self, completion: str, target: str | None = None) -> tuple[float, str]:
+    def explain(self, completion: str, target: str | None = None, prompt: str = "") -> tuple[float, str]:
         """(score, reason) for one completion text; the reason says which guard fired, if any."""
         reasoning, _ = split_reasoning(completion)
-        words = strip_nonlinguistic(reasoning).split()
-        counts = script_counts(" ".join(words))
-        letters = sum(counts.values())
-        if letters < self.min_letters:
-            return 0.0, f"fewer than {self.min_letters} letters"
-        why = degenerate(words, reasoning, **self.guards)
+        text = strip_nonlinguistic(reasoning)
+        own = drop_repeated_words(drop_copied(text, prompt) if prompt else text, self.guards)
+        counts = script_counts(own)
+        if sum(counts.values()) < self.min_letters:
+            left_out = sum(script_counts(text).values()) >= self.min_letters
+            return 0.0, f"fewer than {self.min_letters} letters" + (" not copied or repeated" if left_out else "")
+        why = degenerate(own, reasoning, self.guards)
         if why:
             return 0.0, why
         share = script_share(counts, target_scripts(target or self.target or "ko")) or 0.0
@@ -174,10 +167,15 @@ class LanguageConsistencyReward:
             return (1.0 if share >= self.threshold else 0.0), "threshold"
         return share, "share"
 
-    def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+    def __call__(self, prompts: Sequence | None, completions: Sequence, **columns: Any) -> list[float]:
         targets = ([self.target] * len(completions) if self.target is not None
                    else _column(columns, "lang", len(completions), self.__name__))
-        return [self.explain(completion_text(c), t)[0] for c, t in zip(completions, targets)]
+        if prompts is None:
+            prompts = [""] * len(completions)
+        elif len(prompts) != len(completions):
+            raise RewardError(f"reward '{self.__name__}' got {len(prompts)} prompts for {len(completions)} completions")
+        return [self.explain(completion_text(c), t, prompt_text(p))[0]
+                for c, t, p in zip(completions, targets, prompts)]
 
 
 # --- format --------------------------------------------------------------------------------------

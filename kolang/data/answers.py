@@ -139,7 +139,8 @@ def split_reasoning(text: str) -> tuple[str, str | None]:
 _DIGITS = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "\u2212": "-", "\uff0c": ",", "\uff0e": "."})
 # A numeral: digits with commas, a decimal part, a denominator. Commas are checked afterwards, so
 # that "3,5" is read as one malformed numeral, not as 3 and 5.
-_NUMERAL = re.compile(r"(?<![\d.,])(?P<sign>[-+]?)(?P<int>\d(?:[\d,]*\d)?)(?:\.(?P<dec>\d+))?(?:/(?P<den>\d(?:[\d,]*\d)?))?")
+_DIGIT_RUN = r"\d(?:[\d,]*\d)?"
+_NUMERAL = re.compile(rf"(?<![\d.,])(?P<sign>[-+]?)(?P<int>{_DIGIT_RUN})(?:\.(?P<dec>\d+))?(?:/(?P<den>{_DIGIT_RUN}))?")
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+")
 # Korean large-number units written after digits: 12만 = 120,000, 3천만 = 30,000,000,
 # 1억 2000만 = 120,000,000 (not 만큼 "as much as", 조각 "piece", 천천히 "slowly").
@@ -200,8 +201,8 @@ _MINUS_WORD = re.compile(r"(?:\b(?:minus|negative)|마이너스)\s*(?=\d)", re.I
 _MIXED = re.compile(r"(?<![\d.,/])(\d+)\s+(\d+)/(\d+)(?![\d.,/])")  # 3 1/2 = 7/2
 # What separates candidate answers ("12 or 13", "12, 13", "maybe 4, maybe 5", "12 또는 13"); "아니라"
 # and "아니고" reject what comes before them ("13이 아니라 12"), "not" what follows.
-_SEPARATOR = re.compile(r"\s*(?:;|,(?=\s)|\s~\s|\b(?:or|either|maybe|perhaps|possibly|probably)\b|또는|혹은|아니면|이거나"
-                        r"|아마도?|(?P<neg>아니라|아니고))\s*", re.I)
+_SEPARATOR = re.compile(r"\s*(?:;|,(?=\s)|\s~\s|\b(?:or|either|maybe|perhaps|possibly|probably)\b"
+                        r"|또는|혹은|아니면|이거나|아마도?|(?P<neg>아니라|아니고))\s*", re.I)
 _NEGATED = re.compile(r"^\s*not\b", re.I)
 _JUSTIFICATION = re.compile(r"\b(?:because|since|given that|due to)\b", re.I)
 _PARENTHETICAL = re.compile(r"\s\([^()]*\)")

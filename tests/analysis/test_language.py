@@ -51,7 +51,8 @@ def test_strip_removes_nonlinguistic(text, gone, kept):
         ("앞 <script>var 숨긴 = 1</script><style>/* 글 */</style> 뒤", ["숨긴", "글", "var"], ["앞", "뒤"]),
         ("[//]: # (숨긴 글)\n[ref]: https://example.com \"제목\"\n앞", ["숨긴", "제목"], ["앞"]),
         ("앞\u3164\u3164 사\u200b과 \u115f\u1160뒤", ["\u3164"], ["앞", "사과", "뒤"]),
-        ('보이는 <span style="overflow: hidden; opacity: 0.5">글</span> <details>접힌 글</details>', [], ["보이는", "글", "접힌"]),
+        ('보이는 <span style="overflow: hidden; opacity: 0.5">글</span> <details>접힌 글</details>', [],
+         ["보이는", "글", "접힌"]),
         ("[주의]: 계산에 유의하세요", [], ["주의", "계산에", "유의하세요"]),  # not a reference definition
     ],
 )
