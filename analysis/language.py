@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 
 from kolang.errors import ConfigError
@@ -183,10 +184,10 @@ def script_counts(text: str, strip: bool = False) -> dict[str, int]:
     if strip:
         text = strip_nonlinguistic(text)
     counts = dict.fromkeys(SCRIPTS, 0)
-    for ch in text:
+    for ch, n in Counter(text).items():  # each distinct character once: rewards call this on every completion
         s = script_of(ch)
         if s is not None:
-            counts[s] += 1
+            counts[s] += n
     return counts
 
 

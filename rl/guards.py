@@ -71,7 +71,7 @@ def degenerate(text: str, raw: str, guards: Guards = Guards()) -> str | None:
     letters = text.replace(" ", "")
     n = len(letters)
     if n:
-        jamo = len(_JAMO.findall(letters))
+        jamo = len(_JAMO.findall(letters)) if _JAMO.search(letters) else 0
         if jamo and jamo / (jamo + len(_SYLLABLE.findall(letters))) > g.max_jamo_share:
             return "bare jamo, not syllables"
         if len(set(letters)) < min(g.min_distinct_letters, g.min_distinct * n):
