@@ -8,6 +8,7 @@ words in the chain of thought; counting letters by Unicode script is the tokeniz
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -40,6 +41,7 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
 )
 
 
+@functools.cache  # a text has few distinct characters; rewards look them up on every completion
 def script_of(ch: str) -> str | None:
     """The script of one character, or None when it is not a letter."""
     if not ch.isalpha():
@@ -148,6 +150,19 @@ def _drop_braced(text: str, command: str) -> str:
         i = k
 
 
+class _LettersAndMarks(dict):
+    """A `str.translate` table keeping letters and combining marks and mapping anything else to a
+    space, filled as characters are met (a dict lookup a character instead of a Python call)."""
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        self[cp] = out = ch if unicodedata.category(ch)[0] in "LM" else " "
+        return out
+
+
+_LETTERS_AND_MARKS = _LettersAndMarks()
+
+
 def strip_nonlinguistic(text: str) -> str:
     """Remove code, LaTeX math, markdown syntax, URLs, digits, symbols and punctuation.
 
@@ -169,7 +184,7 @@ def strip_nonlinguistic(text: str) -> str:
     text = _EQUATION.sub(" ", text)
     # Keep letters and combining marks (Devanagari vowel signs, etc.); everything else — digits,
     # punctuation, markdown's # * _ | > -, symbols — becomes a space.
-    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" else " " for ch in text)
+    kept = text.translate(_LETTERS_AND_MARKS)
     return _SPACES.sub(" ", kept).strip()
 
 
