@@ -9,12 +9,11 @@ run on every completion of every GRPO step, so each is linear in the text.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-
-import numpy as np
 
 from kolang.analysis.language import script_of, strip_nonlinguistic
 
@@ -50,15 +49,8 @@ _MAX_PERIOD = 64
 def repeat_share(letters: str) -> float:
     """The largest share of letters equal to the letter one period back, over periods giving 3+ copies."""
     n = len(letters)
-    periods = min(_MAX_PERIOD, n // 3)
-    if periods < 1:
-        return 0.0
-    # Padded with values no letter has (and unequal to each other), so window i holds letters i..i+periods.
-    a = np.concatenate([np.frombuffer(letters.encode("utf-32-le"), dtype=np.uint32),
-                        np.arange(0x110000, 0x110000 + periods, dtype=np.uint32)])
-    w = np.lib.stride_tricks.as_strided(a, (n, periods + 1), (a.strides[0],) * 2)  # (n, periods + 1), a view
-    same = np.count_nonzero(w[:, 1:] == w[:, :1], axis=0)  # (periods,): letter i + p equals letter i
-    return float((same / (n - np.arange(1, periods + 1))).max())
+    periods = range(1, min(_MAX_PERIOD, n // 3) + 1)
+    return max((sum(map(operator.eq, letters, letters[p:])) / (n - p) for p in periods), default=0.0)
 
 
 def degenerate(text: str, raw: str, guards: Guards = Guards()) -> str | None:
