@@ -197,7 +197,7 @@ _SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|\\left\b|\\right\b|\*\*|__|`")
 _LATEX_SYMBOLS = {"\\approx": "≈", "\\%": "%", "\\$": "", "$": "", "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " ",
                   "{,}": ",", "·": "\\cdot ", "√": "\\sqrt "}
 _RANGE = re.compile(r"(?<=\d)\s*~\s*(?=[-+]?\d)")  # 12~13: a range, so two candidates
-_MINUS_WORD = re.compile(r"(?:\b(?:minus|negative)|마이너스)\s*(?=\d)", re.I)
+_MINUS_WORD = re.compile(r"(?:\b(?:minus|negative)|마이너스|영하)\s*(?=\d)", re.I)
 _MIXED = re.compile(r"(?<![\d.,/])(\d+)\s+(\d+)/(\d+)(?![\d.,/])")  # 3 1/2 = 7/2
 # What separates candidate answers ("12 or 13", "12, 13", "maybe 4, maybe 5", "12 또는 13"); "아니라"
 # and "아니고" reject what comes before them ("13이 아니라 12"), "not" what follows.
@@ -207,9 +207,10 @@ _NEGATED = re.compile(r"^\s*not\b", re.I)
 _JUSTIFICATION = re.compile(r"\b(?:because|since|given that|due to)\b", re.I)
 _PARENTHETICAL = re.compile(r"\s\([^()]*\)")
 # An expression, not a number: an operator between operands (numbers "#", single-letter variables,
-# brackets), a LaTeX command left after cleaning (\sqrt, \pi), or a variable written on a number (2x).
+# brackets), a LaTeX command left after cleaning (\sqrt, \pi), or x, y, z or n written on a number
+# (2x; other letters there are units: 12m, 5kg).
 _OPERAND = r"(?:#|[)}]|(?<![A-Za-z])[A-Za-z](?![A-Za-z]))"
-_OPERATOR = re.compile(rf"{_OPERAND}\s*[-+*/×÷·^]\s*(?:[-+]?{_OPERAND}|[({{\\])|[√π]|\\[A-Za-z]+|#[A-Za-z](?![A-Za-z])")
+_OPERATOR = re.compile(rf"{_OPERAND}\s*[-+*/×÷·^]\s*(?:[-+]?{_OPERAND}|[({{\\])|[√π]|\\[A-Za-z]+|#[xyzn](?![A-Za-z])")
 
 
 def _mixed(m: re.Match) -> str:
@@ -247,7 +248,7 @@ def _read_clause(clause: str) -> list[Value | None]:
     """The values one clause gives: its numbers, or the clause as an expression; None is a malformed number."""
     clause = _JUSTIFICATION.split(clause, maxsplit=1)[0]
     bare = _PARENTHETICAL.sub(" ", clause)  # "12 (twelve)", "12 (5 + 7)": an aside, not the answer
-    clause = bare if bare.strip() else clause
+    clause = bare if re.search(r"\d|\\[A-Za-z]", bare) else clause  # but "twelve (12)" answers in it
     clause = re.split(r"=|≈", clause)[-1].strip()  # "x = 12", "5 + 7 = 12": the right-hand side
     numerals = list(_NUMERAL.finditer(clause))
     masked = _NUMERAL.sub(lambda m: m.group("sign") + "#", clause)

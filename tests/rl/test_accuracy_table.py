@@ -49,6 +49,12 @@ TABLE = [
     ("currency", "The answer is $12.", "12", 1.0, 0.0, PLAIN),
     ("boxed units", "\\boxed{12 \\text{ apples}}", "12", 1.0, 1.0, ""),
     ("ko large-number unit", "답은 12만 원입니다.", "120000", 1.0, 0.0, PLAIN),  # was 0.0
+    ("attached unit", "The answer is 12m.", "12", 1.0, 0.0, PLAIN),
+    ("number in parentheses", "The answer is twelve (12).", "12", 1.0, 0.0, PLAIN),
+    ("mixed number", "The answer is 3 1/2.", "3.5", 1.0, 0.0, PLAIN),
+    ("negative in words", "The answer is minus 5.", "-5", 1.0, 0.0, PLAIN),
+    ("ko below zero", "답은 영하 3도입니다.", "-3", 1.0, 0.0, PLAIN),
+    ("a variable is not a number", "The answer is 2x.", "2", 0.0, 0.0, ""),
     ("percent", "The answer is 12.5%.", "12.5", 1.0, 0.0, PLAIN),
     ("bold", "The answer is **12**.", "12", 1.0, 0.0, PLAIN),
     ("full-width digits", "답은 １２입니다.", "12", 1.0, 0.0, PLAIN),  # was 0.0
@@ -62,7 +68,9 @@ TABLE = [
     ("hedge: next sentence", "The answer is 4. Or maybe 5.", "4", 0.0, 0.0, ""),  # was 1.0
     ("hedge: ko range", "답은 12~13개입니다.", "12", 0.0, 0.0, ""),  # was 1.0
     ("hedge in latex", "Maybe $4$, maybe $5$.", "5", 0.0, 0.0, ""),  # was 1.0
+    ("hedge: and", "The answer is 4 and 5.", "5", 0.0, 0.0, ""),
     ("one value repeated", "The answer is 12, that is 12 apples.", "12", 1.0, 0.0, PLAIN),
+    ("one value twice", "The answer is 12 or 12.", "12", 1.0, 0.0, PLAIN),
     ("rejected candidate", "The answer is 12, not 13.", "12", 1.0, 0.0, PLAIN),  # was 0.0
     ("ko rejected candidate", "답은 13이 아니라 12입니다.", "12", 1.0, 0.0, PLAIN),
     ("justification", "The answer is 12, since 5 + 7 = 12.", "12", 1.0, 0.0, PLAIN),
