@@ -63,7 +63,8 @@ _NONRENDERED = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?(?:</\1\
 _OPEN_TAG = re.compile(r"<([A-Za-z][\w-]*)(\s[^<>]*)>")
 _HIDING = re.compile(r"(?:^|\s)hidden(?=[\s=/]|$)|display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
                      r"|(?<![\w-])(?:font-size|(?:max-)?(?:height|width)|opacity)\s*:\s*0(?:\.0*)?(?![.\d])"
-                     r"|color\s*:\s*transparent", re.I)
+                     r"|color\s*:\s*transparent|transform\s*:\s*scale\(\s*0(?:\.0*)?\s*[,)]|clip\s*:\s*rect\(\s*0"
+                     r"|(?<![\w-])(?:left|top|text-indent|margin-left)\s*:\s*-\d{3,}", re.I)  # offscreen
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*(?:<[^>\n]*>|\S+)"
                         r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$", re.M)

@@ -48,6 +48,8 @@ def test_strip_removes_nonlinguistic(text, gone, kept):
         ('앞 <span style="font-size:0px">숨긴</span> <p style="opacity: 0">글</p> 뒤', ["숨긴", "글"], ["앞", "뒤"]),
         ("앞 <div hidden><div>안쪽</div>숨긴</div> 뒤", ["안쪽", "숨긴"], ["앞", "뒤"]),
         ('앞 <input hidden value="x"> <br hidden/> 뒤', [], ["앞", "뒤"]),  # void elements hide no text
+        ('앞 <span style="position:absolute; left:-9999px">숨긴</span> <i style="transform: scale(0)">글</i> 뒤',
+         ["숨긴", "글"], ["앞", "뒤"]),
         ("앞 <script>var 숨긴 = 1</script><style>/* 글 */</style> 뒤", ["숨긴", "글", "var"], ["앞", "뒤"]),
         ("[//]: # (숨긴 글)\n[ref]: https://example.com \"제목\"\n앞", ["숨긴", "제목"], ["앞"]),
         ("앞\u3164\u3164 사\u200b과 \u115f\u1160뒤", ["\u3164"], ["앞", "사과", "뒤"]),
