@@ -3,13 +3,18 @@
 A completion states its answer in one of kolang's answer statements — "The answer is N." /
 "답은 N입니다." as the last sentence (the form `kolang.data.tasks` writes), or looser forms inside
 a sentence — or in a `\\boxed{}`. The last statement that states something is the final answer;
-without one, the last sentence holding a number is read. The task generator, the evaluation, the
-rewards and the collapse monitor all read answers here, so they never disagree on one completion.
+without one, the last sentence holding a number is read, by the same rules ("so 5 + 7 = 12" answers,
+"5 and 7 make 12" offers three numbers and does not). The task generator, the evaluation, the rewards
+and the collapse monitor all read answers here, so they never disagree on one completion.
 
 Reading an answer gives its candidate values: one value is an answer, several are a hedge ("12 or
-13", "답은 12 또는 13입니다", "maybe 4, maybe 5"), none is no answer. Repeating one value is fine.
+13", "답은 12 또는 13입니다", "maybe 4, maybe 5", "12~13개") or a list ("1, 2", "1 2"), none is no
+answer. Repeating one value is fine, and a rejected one is left out ("12, not 13", "13이 아니라 12").
 Commas must be thousands separators (1,234 · 12,345,678): "3,5", "12,34" and "1,2345" are
-malformed (a list, or a European decimal) and "1, 2" is a list, so none of them is 35, 3.5 or 12.
+malformed (a list, or a European decimal), so none of them is 35, 3.5 or 12. Values are exact:
+0.5 = 1/2 = \\frac{1}{2}, 3 1/2 = 7/2, −5 = minus 5, 12만 = 120000; units, counters and currency
+around a number do not count (12개, 12원, $12, 12 apples, 12%, 12m); an equation gives its right-hand
+side (x = 12). An expression (2\\sqrt{3}, 2x, 3 - 5) is one value, left to math-verify.
 """
 
 from __future__ import annotations
