@@ -13,8 +13,9 @@ import torch
 
 from kolang.analysis.language import language_ratio
 from kolang.batching import IGNORE, completion_batch, completion_nll
+from kolang.data.answers import final_value
 from kolang.data.chat import encode_exchange, format_prompt
-from kolang.data.tasks import Problem, extract_answer
+from kolang.data.tasks import Problem
 from kolang.generation import eos_ids, sample
 
 
@@ -53,7 +54,7 @@ def evaluate(model, tokenizer, problems: Sequence[Problem], prompt_lang: str, *,
                                  temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                  seed=seed)
     model.train(was_training)
-    correct = [extract_answer(t) == p.answer for t, p in zip(texts, problems)]
+    correct = [final_value(t) == p.answer for t, p in zip(texts, problems)]  # as the accuracy reward reads it
     ratios = [language_ratio(t, target) for t in texts]
     known = [r for r in ratios if r is not None]
     by_level: dict[int, list[bool]] = {}

@@ -8,8 +8,10 @@ words in the chain of thought; counting letters by Unicode script is the tokeniz
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 
 from kolang.errors import ConfigError
@@ -39,6 +41,7 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
 )
 
 
+@functools.cache  # a text has few distinct characters; rewards look them up on every completion
 def script_of(ch: str) -> str | None:
     """The script of one character, or None when it is not a letter."""
     if not ch.isalpha():
@@ -51,6 +54,61 @@ def script_of(ch: str) -> str | None:
 
 
 # --- stripping ---------------------------------------------------------------------------------
+
+# Markup a reader never sees: HTML comments (an unclosed one hides the rest), the bodies of script,
+# style and template elements, elements hidden by an attribute or inline style, and markdown link
+# reference definitions (`[//]: # (note)` is the usual markdown comment).
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_NONRENDERED = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I)
+_OPEN_TAG = re.compile(r"<([A-Za-z][\w-]*)(\s[^<>]*)>")
+_HIDING = re.compile(r"(?:^|\s)hidden(?=[\s=/]|$)|display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
+                     r"|(?<![\w-])(?:font-size|(?:max-)?(?:height|width)|opacity)\s*:\s*0(?:\.0*)?(?![.\d])"
+                     r"|color\s*:\s*transparent|transform\s*:\s*scale\(\s*0(?:\.0*)?\s*[,)]|clip\s*:\s*rect\(\s*0"
+                     r"|(?<![\w-])(?:left|top|text-indent|margin-left)\s*:\s*-\d{3,}", re.I)  # offscreen
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*(?:<[^>\n]*>|\S+)"
+                        r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$", re.M)
+# Characters that print nothing: format controls (zero-width space and joiners, bidi marks, BOM,
+# tag characters), variation selectors, and the Hangul fillers, which are letters to Unicode.
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]")
+
+
+def _element_end(text: str, m: re.Match) -> int:
+    """Where the element opened by tag `m` ends: past its closing tag (same-name tags nest), past the tag
+    for a void or self-closing one, or at the end of the text when it is never closed (as a browser does)."""
+    if m.group(0).endswith("/>") or m.group(1).lower() in _VOID:
+        return m.end()
+    depth = 1
+    for t in re.compile(rf"<(/?){re.escape(m.group(1))}\b[^<>]*>", re.I).finditer(text, m.end()):
+        depth += -1 if t.group(1) else (0 if t.group(0).endswith("/>") else 1)
+        if depth == 0:
+            return t.end()
+    return len(text)
+
+
+def _drop_hidden_elements(text: str) -> str:
+    """Remove every element whose attributes hide it, with its content."""
+    start = 0
+    while (m := _OPEN_TAG.search(text, start)) is not None:
+        if _HIDING.search(m.group(2)):
+            text = text[: m.start()] + " " + text[_element_end(text, m):]
+            start = m.start()
+        else:
+            start = m.end()
+    return text
+
+
+def strip_unrendered(text: str) -> str:
+    """Remove what a rendered completion does not show: HTML comments, hidden elements, script and style
+    bodies, markdown reference definitions and invisible characters (which are dropped without a gap)."""
+    text = _INVISIBLE.sub("", text)
+    if "<" in text:
+        text = _COMMENT.sub(" ", text)
+        text = _NONRENDERED.sub(" ", text)
+        text = _drop_hidden_elements(text)
+    return _REFERENCE.sub(" ", text) if "]:" in text else text
+
 
 _FENCED = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -93,11 +151,26 @@ def _drop_braced(text: str, command: str) -> str:
         i = k
 
 
+class _LettersAndMarks(dict):
+    """A `str.translate` table keeping letters and combining marks and mapping anything else to a
+    space, filled as characters are met (a dict lookup a character instead of a Python call)."""
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        self[cp] = out = ch if unicodedata.category(ch)[0] in "LM" else " "
+        return out
+
+
+_LETTERS_AND_MARKS = _LettersAndMarks()
+
+
 def strip_nonlinguistic(text: str) -> str:
     """Remove code, LaTeX math, markdown syntax, URLs, digits, symbols and punctuation.
 
-    What remains is words separated by single spaces; link text is kept, link targets are not.
+    What remains is words separated by single spaces; link text is kept, link targets are not. What a
+    reader never sees goes first (`strip_unrendered`), and Hangul written as separate jamo is composed.
     """
+    text = unicodedata.normalize("NFC", strip_unrendered(text))
     text = _FENCED.sub(" ", text)
     text = _INLINE_CODE.sub(" ", text)
     text = _drop_braced(text, "boxed")
@@ -112,7 +185,7 @@ def strip_nonlinguistic(text: str) -> str:
     text = _EQUATION.sub(" ", text)
     # Keep letters and combining marks (Devanagari vowel signs, etc.); everything else — digits,
     # punctuation, markdown's # * _ | > -, symbols — becomes a space.
-    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" else " " for ch in text)
+    kept = text.translate(_LETTERS_AND_MARKS)
     return _SPACES.sub(" ", kept).strip()
 
 
@@ -127,10 +200,10 @@ def script_counts(text: str, strip: bool = False) -> dict[str, int]:
     if strip:
         text = strip_nonlinguistic(text)
     counts = dict.fromkeys(SCRIPTS, 0)
-    for ch in text:
+    for ch, n in Counter(text).items():  # each distinct character once: rewards call this on every completion
         s = script_of(ch)
         if s is not None:
-            counts[s] += 1
+            counts[s] += n
     return counts
 
 

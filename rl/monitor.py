@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kolang.analysis.language import language_ratio, target_scripts
-from kolang.rl.rewards import split_reasoning
+from kolang.data.answers import split_reasoning
 
 
 def target_share(texts: Sequence[str], langs: Sequence[str | None], target: str) -> float | None:

@@ -9,81 +9,51 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import zlib
-from collections import Counter
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from math_verify import parse, verify
 
 from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
+from kolang.data.answers import ANSWER_LINES, final_value, find_statements, read_gold, split_reasoning
 from kolang.errors import ConfigError, RewardError
+from kolang.rl.guards import Guards, degenerate, drop_copied, drop_repeated_words
 
 RewardFn = Callable[..., list]
 
-# --- completions and answer lines ---------------------------------------------------------------
+# --- completions and prompts ---------------------------------------------------------------------
+
+
+def _content(message: dict) -> str:
+    content = message.get("content", "")
+    if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def _messages(value: Any, what: str) -> list[dict]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [m for m in value if isinstance(m, dict)]
+    raise RewardError(f"a {what} must be a string or a list of chat messages, got {type(value).__name__}")
 
 
 def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the last assistant message of a chat list."""
     if isinstance(completion, str):
         return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    if isinstance(completion, (list, tuple)):
-        msgs = [m for m in completion if isinstance(m, dict)]
-        asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
-        if not asst:
-            return ""
-        content = asst[-1].get("content", "")
-        if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content or "")
-    raise RewardError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
+    msgs = _messages(completion, "completion")
+    asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
+    return _content(asst[-1]) if asst else ""
 
 
-# kolang's task answer statements, "The answer is N." and "답은 N입니다.", which end a solution as
-# its last sentence (kolang.data.tasks). An answer may hold dots only inside numbers ("3.5").
-_ANS = r"(?P<ans>(?:[^\n.]|\.(?=\d))+?)"
-_SENTENCE_START = r"(?:^|(?<=[.!?])[ \t]+)"
-ANSWER_LINES: dict[str, re.Pattern] = {
-    "en": re.compile(rf"{_SENTENCE_START}The answer is[ \t]+{_ANS}[ \t]*\.?[ \t]*$", re.M),
-    "ko": re.compile(rf"{_SENTENCE_START}답은[ \t]*{_ANS}[ \t]*입니다[ \t]*\.?[ \t]*$", re.M),
-}
-# Looser forms anywhere in a sentence ("따라서 답은 7입니다"), used to read an answer and to count
-# answer statements, never to grant the format reward.
-_LOOSE = (
-    re.compile(rf"[Tt]he (?:final )?answer is:?[ \t]*{_ANS}[ \t]*(?:\.|$)", re.M),
-    re.compile(rf"답은[ \t]*{_ANS}[ \t]*입니다"),
-)
-
-
-def _answer_match(text: str) -> re.Match | None:
-    """The last answer statement in `text` (sentence-final forms first, then looser ones)."""
-    for patterns in (tuple(ANSWER_LINES.values()), _LOOSE):
-        found = [m for p in patterns for m in p.finditer(text)]
-        if found:
-            return max(found, key=lambda m: m.start())
-    return None
-
-
-def extract_answer(text: str) -> str | None:
-    """The answer of a kolang answer line (`The answer is N.` / `답은 N입니다.`), else None.
-
-    Reads the same lines as `kolang.data.tasks.extract_answer` but returns any answer text
-    (fractions, decimals, expressions), where the task generator's reader keeps integers only.
-    """
-    m = _answer_match(text)
-    return m.group("ans").strip() if m else None
-
-
-def split_reasoning(text: str) -> tuple[str, str | None]:
-    """Split a completion into (reasoning, answer): the reasoning is the text without its answer line."""
-    m = _answer_match(text)
-    if m is None:
-        return text, None
-    return text[: m.start()] + text[m.end():], m.group("ans").strip()
+def prompt_text(prompt: Any) -> str:
+    """The text of one prompt: a string, or every system and user message of a chat list."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt or ""
+    return "\n".join(_content(m) for m in _messages(prompt, "prompt") if m.get("role", "user") != "assistant")
 
 
 def _column(columns: dict, name: str, n: int, reward: str) -> list:
@@ -110,11 +80,19 @@ for _name in ("math_verify.parser", "math_verify.grader"):
     logging.getLogger(_name).addFilter(_DropTimeoutNotice())
 
 
-class AccuracyReward:
-    """1.0 when the completion's answer equals the record's `answer` column (math-verify), else 0.0.
+def _parse(text: str) -> list:
+    # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards from
+    # worker threads, so they are disabled (math-verify README).
+    return parse(text, parsing_timeout=None)
 
-    The answer is read from kolang's answer line when there is one, else math-verify extracts it
-    from the whole completion (`\\boxed{}`, last expression), as TRL's `accuracy_reward` does.
+
+class AccuracyReward:
+    """1.0 when the one value a completion states as its answer equals the record's `answer`, else 0.0.
+
+    The answer is read by `kolang.data.answers`: the final answer statement or `\\boxed{}`, else the
+    last sentence that holds a number. Several values (a hedge, a list of digits) or a malformed
+    number ("3,5") score 0. Numbers compare exactly (0.5 = 1/2 = \\frac{1}{2}, 1,234 = 1234,
+    12개 = 12); when either side is an expression (\\sqrt{2}, 2\\pi) math-verify decides.
     """
 
     __name__ = "accuracy"
@@ -122,78 +100,46 @@ class AccuracyReward:
     def __init__(self, column: str = "answer") -> None:
         self.column = column
 
-    @staticmethod
-    def _parse(text: str) -> list:
-
-        # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards
-        # from worker threads, so they are disabled (math-verify README).
-        return parse(text, parsing_timeout=None)
-
     def score(self, completion: str, gold: Any) -> float:
         """Score one completion text against one gold answer."""
-
-        gold_s = str(gold).strip()
-        answer = extract_answer(completion)
-        pred_text = answer if answer is not None else completion
-        if answer is not None and _norm(answer) == _norm(gold_s):
-            return 1.0
-        gold_p = self._parse(gold_s) or self._parse(f"${gold_s}$")
-        pred_p = self._parse(pred_text) if answer is None else (self._parse(pred_text) or self._parse(f"${pred_text}$"))
-        if not gold_p or not pred_p:
+        pred = final_value(completion)
+        if pred is None:
             return 0.0
-        return 1.0 if verify(gold_p, pred_p, timeout_seconds=None) else 0.0
+        want = read_gold(gold)
+        if isinstance(pred, Fraction) and isinstance(want, Fraction):
+            return float(pred == want)
+        gold_s = str(gold).strip()
+        gold_p = _parse(f"${gold_s}$") or _parse(gold_s)  # as LaTeX first: plain parsing reads "2\pi" as 2
+        pred_p = _parse(f"${pred}$")
+        return float(bool(gold_p and pred_p) and verify(gold_p, pred_p, timeout_seconds=None))
 
     def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         golds = _column(columns, self.column, len(completions), self.__name__)
         return [self.score(completion_text(c), g) for c, g in zip(completions, golds)]
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"[\s,]", "", s).rstrip(".").lower()
-
-
 # --- language consistency ------------------------------------------------------------------------
 
 
-def degenerate(words: Sequence[str], raw: str, min_distinct: float, max_top_share: float,
-               ngram: int, max_ngram_share: float, min_compression: float) -> str | None:
-    """Why a text is degenerate repetition (a short reason), or None when it is not.
-
-    Cheap guards against reward hacking of a language reward by repeating one target-language word
-    or phrase: low distinct-word ratio, one word or n-gram dominating, or text zlib compresses
-    to almost nothing.
-    """
-    n = len(words)
-    if n >= 8:
-        if len(set(words)) / n < min_distinct:
-            return "low distinct-word ratio"
-        if Counter(words).most_common(1)[0][1] / n > max_top_share:
-            return "one word dominates"
-        if n >= 3 * ngram:
-            grams = Counter(tuple(words[i: i + ngram]) for i in range(n - ngram + 1))
-            if grams.most_common(1)[0][1] * ngram / n > max_ngram_share:
-                return "one n-gram dominates"
-    data = raw.encode("utf-8")
-    if len(data) >= 256 and len(zlib.compress(data, 9)) / len(data) < min_compression:
-        return "compresses too well"
-    return None
-
-
 class LanguageConsistencyReward:
-    """Share of the reasoning's letters in the target language, in [0, 1], guarded against hacks.
+    """Share of the reasoning's own letters in the target language, in [0, 1], guarded against hacks.
 
-    The final answer line is removed first, then code, math, markdown, numbers and symbols
-    (`strip_nonlinguistic`). Scores 0 when fewer than `min_letters` letters remain (pure math or
-    code, empty) or the text is degenerate repetition. `mode="continuous"` returns the share
-    (DeepSeek-R1's language-consistency reward, arXiv:2501.12948); `"threshold"` returns 1.0 when
-    the share reaches `threshold`, else 0.0. `target=None` reads each record's `lang` column.
+    The final answer statement is removed first, then what a reader never sees (HTML comments,
+    hidden elements, invisible characters), code, math, markdown, numbers and symbols
+    (`strip_nonlinguistic`), then the spans copied from the prompt (`guards.drop_copied`): an echoed
+    question is in the question's language, not the model's. Scores 0 when fewer than `min_letters`
+    letters remain (pure math or code, empty, all copied) or the text is degenerate repetition
+    (`guards.degenerate`). `mode="continuous"` returns the share (DeepSeek-R1's language-consistency
+    reward, arXiv:2501.12948); `"threshold"` returns 1.0 when the share reaches `threshold`, else 0.0.
+    `target=None` reads each record's `lang` column.
     """
 
     __name__ = "language"
 
     def __init__(self, target: str | None = "ko", min_letters: int = 5, mode: str = "continuous",
                  threshold: float = 0.9, min_distinct: float = 0.3, max_top_share: float = 0.5,
-                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12) -> None:
+                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12,
+                 guards: Guards | None = None) -> None:
         if mode not in ("continuous", "threshold"):
             raise ConfigError(f"language reward mode must be 'continuous' or 'threshold', not '{mode}'")
         if not 0.0 <= threshold <= 1.0:
@@ -201,18 +147,19 @@ class LanguageConsistencyReward:
         if target is not None:
             target_scripts(target)  # validate early
         self.target, self.min_letters, self.mode, self.threshold = target, min_letters, mode, threshold
-        self.guards = dict(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
-                           max_ngram_share=max_ngram_share, min_compression=min_compression)
+        self.guards = guards or Guards(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
+                                       max_ngram_share=max_ngram_share, min_compression=min_compression)
 
-    def explain(self, completion: str, target: str | None = None) -> tuple[float, str]:
+    def explain(self, completion: str, target: str | None = None, prompt: str = "") -> tuple[float, str]:
         """(score, reason) for one completion text; the reason says which guard fired, if any."""
         reasoning, _ = split_reasoning(completion)
-        words = strip_nonlinguistic(reasoning).split()
-        counts = script_counts(" ".join(words))
-        letters = sum(counts.values())
-        if letters < self.min_letters:
-            return 0.0, f"fewer than {self.min_letters} letters"
-        why = degenerate(words, reasoning, **self.guards)
+        text = strip_nonlinguistic(reasoning)
+        own = drop_repeated_words(drop_copied(text, prompt) if prompt else text, self.guards)
+        counts = script_counts(own)
+        if sum(counts.values()) < self.min_letters:
+            left_out = sum(script_counts(text).values()) >= self.min_letters
+            return 0.0, f"fewer than {self.min_letters} letters" + (" not copied or repeated" if left_out else "")
+        why = degenerate(own, reasoning, self.guards)
         if why:
             return 0.0, why
         share = script_share(counts, target_scripts(target or self.target or "ko")) or 0.0
@@ -220,10 +167,15 @@ class LanguageConsistencyReward:
             return (1.0 if share >= self.threshold else 0.0), "threshold"
         return share, "share"
 
-    def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+    def __call__(self, prompts: Sequence | None, completions: Sequence, **columns: Any) -> list[float]:
         targets = ([self.target] * len(completions) if self.target is not None
                    else _column(columns, "lang", len(completions), self.__name__))
-        return [self.explain(completion_text(c), t)[0] for c, t in zip(completions, targets)]
+        if prompts is None:
+            prompts = [""] * len(completions)
+        elif len(prompts) != len(completions):
+            raise RewardError(f"reward '{self.__name__}' got {len(prompts)} prompts for {len(completions)} completions")
+        return [self.explain(completion_text(c), t, prompt_text(p))[0]
+                for c, t, p in zip(completions, targets, prompts)]
 
 
 # --- format --------------------------------------------------------------------------------------
@@ -245,13 +197,13 @@ class FormatReward:
 
     def score(self, text: str, lang: str | None) -> float:
         """Score one completion text."""
-        forms = [ANSWER_LINES[lang]] if lang in ANSWER_LINES else list(ANSWER_LINES.values())
-        final = [m for p in forms for m in p.finditer(text)]
-        statements = sum(1 for p in _LOOSE for _ in p.finditer(text))
-        if len(final) != 1 or statements != 1:
+        statements = [s for s in find_statements(text) if s.form != "boxed"]
+        if len(statements) != 1:
             return 0.0
-        m = final[0]
-        if text[m.end():].strip() or len(text[: m.start()].strip()) < self.min_reasoning_chars:
+        s = statements[0]
+        if not s.answer_line or (lang in ANSWER_LINES and s.form != lang):
+            return 0.0
+        if text[s.end:].strip() or len(text[: s.start].strip()) < self.min_reasoning_chars:
             return 0.0
         return 1.0
 

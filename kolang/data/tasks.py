@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kolang.data.answers import final_value
 from kolang.data.io import write_jsonl
 from kolang.data.korean import attach, count_phrase
 from kolang.errors import ConfigError
@@ -90,21 +91,14 @@ def answer_line(lang: str, n: int) -> str:
     raise ValueError(f"unknown language '{lang}'; use one of {', '.join(LANGS)}")
 
 
-_ANSWER_RE = re.compile(r"The answer is\s*(-?\d[\d,]*)|답은\s*(-?\d[\d,]*)\s*입니다")
-
-
 def extract_answer(text: str) -> int | None:
-    """The number on the last answer line (English or Korean) in `text`, or None if there is none."""
-    last = None
-    for m in _ANSWER_RE.finditer(text or ""):
-        last = m
-    if last is None:
-        return None
-    digits = (last.group(1) or last.group(2)).replace(",", "")
-    try:
-        return int(digits)
-    except ValueError:
-        return None
+    """The integer the final answer statement of `text` states (`kolang.data.answers`), or None.
+
+    None when there is no statement, when it states several values or a malformed number ("3,5"),
+    or when its value is not an integer.
+    """
+    v = final_value(text, free_text=False)
+    return int(v) if isinstance(v, Fraction) and v.denominator == 1 else None
 
 
 # ---- question parts: each a list of (ko, en) phrasings with slots filled by `_fill` ----------------

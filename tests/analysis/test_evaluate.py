@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from kolang.analysis.evaluate import evaluate, generate_completions, reasoning_nll
+from kolang.data.answers import final_value
 from kolang.data.chat import format_prompt
-from kolang.data.tasks import extract_answer, generate
+from kolang.data.tasks import generate
 from kolang.models import load_model
 
 PROBLEMS = generate(8, seed=21)
@@ -32,7 +33,7 @@ def test_greedy_completions_equal_generate(organism, one_thread):
 def test_evaluate_scores_its_own_completions(organism, one_thread):
     model, tok = organism
     r = evaluate(model, tok, PROBLEMS, "en", max_new_tokens=16, return_completions=True)
-    correct = [extract_answer(t) == p.answer for t, p in zip(r["completions"], PROBLEMS)]
+    correct = [final_value(t) == p.answer for t, p in zip(r["completions"], PROBLEMS)]
     assert r["n"] == 8 and r["accuracy"] == pytest.approx(sum(correct) / 8)
     assert set(r["accuracy_by_level"]) == {p.level for p in PROBLEMS}
     sampled = evaluate(model, tok, PROBLEMS, "ko", temperature=1.0, seed=3, max_new_tokens=16, return_completions=True)

@@ -6,16 +6,9 @@ import math
 
 import pytest
 
+from kolang.data.answers import extract_answer, split_reasoning
 from kolang.errors import ConfigError, RewardError
-from kolang.rl.rewards import (
-    AccuracyReward,
-    FormatReward,
-    LanguageConsistencyReward,
-    WeightedReward,
-    completion_text,
-    extract_answer,
-    split_reasoning,
-)
+from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, completion_text
 
 KO_REASONING = (
     "민수는 사과를 3개 가지고 있고, 친구에게서 4개를 더 받았습니다.\n"
