@@ -13,6 +13,7 @@ from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.neurons.config import JSON_NAME, TENSORS_NAME, DiscoverConfig
 
+
 def bundled_discovery_texts(n: int = 600, seed: int = 0) -> tuple[list[str], list[str]]:
     """Parallel Korean/English sentences from the bundled generator, as (texts, langs)."""
     from kolang.data.discovery import records_to_texts

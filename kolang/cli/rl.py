@@ -7,8 +7,17 @@ from typing import Optional
 
 import typer
 
-from kolang.cli._common import data_arg, layers_arg, model_arg, neurons_arg, progress, quiet_libraries, resumable, \
-    run_arg, say
+from kolang.cli._common import (
+    data_arg,
+    layers_arg,
+    model_arg,
+    neurons_arg,
+    progress,
+    quiet_libraries,
+    resumable,
+    run_arg,
+    say,
+)
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.rl.config import RLConfig
