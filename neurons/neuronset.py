@@ -49,11 +49,25 @@ def _unwrap(model: Any) -> Any:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
-def _as_index_tensor(layer: int, values: Any) -> torch.Tensor:
-    t = torch.as_tensor(values if not isinstance(values, torch.Tensor) else values.detach().cpu())
-    if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
-        raise NeuronSetError(f"layer {layer}: neuron indices must be integers, got {t.dtype}")
-    return torch.unique(t.to(torch.int64).flatten())  # sorted
+def neuron_index(neurons: Any) -> dict[int, torch.Tensor]:
+    """`{layer: sorted unique int64 indices}` (empty layers dropped) of a `NeuronSet`, a `{layer: indices}`
+    mapping, or its JSON form with string layers: the one reading of "which neurons" every stage shares."""
+    raw = getattr(neurons, "neurons", neurons)
+    if not isinstance(raw, Mapping):
+        raise NeuronSetError(f"expected a NeuronSet or a {{layer: indices}} mapping, got {type(neurons).__name__}")
+    out: dict[int, torch.Tensor] = {}
+    for key, values in raw.items():
+        try:
+            layer = int(key)
+        except (TypeError, ValueError):
+            raise NeuronSetError(f"layer {key!r} is not a layer number") from None
+        t = torch.as_tensor(values if not isinstance(values, torch.Tensor) else values.detach().cpu())
+        if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
+            raise NeuronSetError(f"layer {layer}: neuron indices must be integers, got {t.dtype}")
+        t = torch.unique(t.to(torch.int64).flatten())  # sorted
+        if t.numel():
+            out[layer] = t
+    return dict(sorted(out.items()))
 
 
 class NeuronSet:
@@ -65,10 +79,7 @@ class NeuronSet:
         self.fingerprint = dict(fingerprint)
         L, W = self.fingerprint.get("num_layers"), self.fingerprint.get("mlp_width")
         self.neurons: dict[int, torch.Tensor] = {}
-        for layer in sorted(int(k) for k in neurons):
-            idx = _as_index_tensor(layer, neurons[layer] if layer in neurons else neurons[str(layer)])
-            if idx.numel() == 0:
-                continue
+        for layer, idx in neuron_index(neurons).items():
             if layer < 0 or (L is not None and layer >= L):
                 raise NeuronSetError(f"layer {layer} is out of range for a model with {L} layers")
             if int(idx[0]) < 0 or (W is not None and int(idx[-1]) >= W):

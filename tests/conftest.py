@@ -56,6 +56,9 @@ class CliResult:
     out: str
     err: str
 
+    def __iter__(self):  # `code, err = cli(...)`
+        return iter((self.code, self.err))
+
     @property
     def lines(self) -> list[str]:
         return [ln for ln in self.err.strip().splitlines() if ln.strip()]

@@ -1,6 +1,6 @@
 """Masked SFT: `tune(TuneConfig)` trains one adapter kind on prompt/completion data in a run directory.
 
-The run directory (DESIGN.md) holds `config.json` (the resolved config), `metrics.jsonl` (one line
+The run directory holds `config.json` (the resolved config), `metrics.jsonl` (one line
 a step), `checkpoint/` (trainable weights, optimizer and RNG state), `adapter/` and, with
 `merge`, `merged/` — a plain Hugging Face model directory. A run resumes from its checkpoint and
 reproduces the uninterrupted run: batches depend on the step only.

@@ -18,8 +18,8 @@ from torch import nn
 
 from kolang.arch import resolve
 from kolang.errors import ConfigError, NeuronSetError
-from kolang.neurons.neuronset import NeuronSet, fingerprint_of
-from kolang.tuning.adapter import NeuronConfig, neuron_dict
+from kolang.neurons.neuronset import NeuronSet, fingerprint_of, neuron_index
+from kolang.tuning.adapter import NeuronConfig
 from kolang.tuning.config import KINDS
 from kolang.tuning.gradmask import GradientMask
 
@@ -40,7 +40,7 @@ class Trainable:
 
 def as_neuron_set(neurons: Any, model: nn.Module) -> NeuronSet:
     """`neurons` (a NeuronSet or `{layer: indices}`) as a NeuronSet checked against `model`."""
-    ns = neurons if isinstance(neurons, NeuronSet) else NeuronSet(neuron_dict(neurons), fingerprint_of(model))
+    ns = neurons if isinstance(neurons, NeuronSet) else NeuronSet(neuron_index(neurons), fingerprint_of(model))
     ns.check(model)
     return ns
 

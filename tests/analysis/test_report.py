@@ -225,6 +225,7 @@ def _png(path: Path) -> tuple[int, int, bytes]:
     return size[0], size[1], zlib.decompress(idat)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/install-browser.sh installs it)")
 def test_report_renders_in_a_browser(run_dir, tmp_path):
     page = build_report(run_dir)

@@ -1,10 +1,12 @@
 """Under torchrun (gloo, two CPU processes) each rank reads its shard and the sums equal one process's,
 texts read one by one or packed into windows."""
 
+import socket
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from kolang.neurons.stats import collect_stats
@@ -28,17 +30,25 @@ SCRIPT = textwrap.dedent('''
     dist.destroy_process_group()
 ''')
 
+def free_port() -> int:
+    """A port no process listens on now (chosen at run time, so parallel runs do not collide)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 KO = ["안녕하세요", "오늘 날씨가 좋네요", "학교에 갑니다", "커피 주세요", "책을 읽어요", "밥을 먹었어요", "비가 와요"]
 EN = ["hello", "nice weather today", "I go to school", "coffee please", "I read a book", "I ate rice"]
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(tmp_path):
     (tmp_path / "corpus.py").write_text(f"TEXTS = {KO + EN!r}\nLANGS = {['ko'] * len(KO) + ['en'] * len(EN)!r}\n")
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     out = tmp_path / "stats.pt"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
          str(script), str(out), str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )

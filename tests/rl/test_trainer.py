@@ -115,9 +115,26 @@ def test_lora_and_neuron_adapters_train(tmp_path):
 
 def test_difficulty_filtering_keeps_mixed_groups(tmp_path):
     tr = make(tmp_path, steps=2, filter_groups=True, filter_rounds=6)
+    G, kept, trained = tr.cfg.group_size, [], []
+    sample, update = tr._sample, tr._update
+
+    def spy_sample(n, round_, seen):  # the accuracy of every group the filter keeps
+        start = len(seen.get("_acc", []))
+        groups, keep = sample(n, round_, seen)
+        acc = seen["_acc"][start:]
+        kept.extend(acc[j * G:(j + 1) * G] for j, k in enumerate(keep.tolist()) if k)
+        return groups, keep
+
+    def spy_update(ro, adv):
+        trained.append(len(ro))
+        return update(ro, adv)
+
+    tr._sample, tr._update = spy_sample, spy_update
     tr.train()
-    for m in lines(tmp_path / "run" / "metrics.jsonl"):
-        assert 0 < m["kept_fraction"] <= 1 and m["groups_kept"] <= 2
+    assert kept and all(0 < sum(a) < G for a in kept), kept  # never an all-solved or all-failed group
+    m = lines(tmp_path / "run" / "metrics.jsonl")
+    assert [x["groups_kept"] * G for x in m if x["groups_kept"]] == trained  # only kept groups are trained on
+    assert all(0 < x["kept_fraction"] <= 1 for x in m)
 
 
 def test_all_filtered_is_an_error_or_a_skip(tmp_path):
@@ -156,11 +173,26 @@ def test_collapse_monitor_stops_and_rolls_back(tmp_path):
         s = make(tmp_path, "stop", collapse_min_share=1.1, collapse_action="stop").train()
     assert s["stopped"] and "fell below" in s["stopped"]
     assert len(lines(tmp_path / "stop" / "metrics.jsonl")) == 1
-    tr = make(tmp_path, "rb", collapse_max_drop=-1.0, collapse_action="rollback", save_every=1)
+
+
+
+def test_rollback_restores_the_best_checkpoints_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    import kolang.rl.trainer as trainer_mod
+
+    shares = iter([0.9, 0.95, 0.5, 0.5])  # the Korean share of steps 1..: the best checkpoint is step 2
+    monkeypatch.setattr(trainer_mod, "target_share", lambda *a, **k: next(shares))
+    tr = make(tmp_path, "rb", steps=4, collapse_max_drop=0.3, collapse_action="rollback", save_every=1, keep_checkpoints=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = tr.train()
-    assert "rolled back" in s["stopped"]
+    assert "rolled back to the checkpoint of step 2" in s["stopped"] and tr.step == 3
+    ckpt = tmp_path / "rb" / "checkpoints"
+    now = dict(tr.model.named_parameters())
+    best, last = (load_file(ckpt / f"step-00000{k}" / "trainable.safetensors") for k in (2, 3))
+    assert all(torch.equal(now[n], t) for n, t in best.items())  # the weights of step 2, not just the message
+    assert any(not torch.equal(now[n], t) for n, t in last.items())
 
 
 def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
