@@ -43,7 +43,10 @@ def micro_organism(tmp_path_factory):
 
     from kolang.pipeline.organism import build
 
-    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
+    base = tmp_path_factory.getbasetemp()
+    # Common to every xdist worker of this run (their base folders share a parent); without xdist the
+    # parent is shared by every run of the user, where a stale organism must never be reused.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     with FileLock(str(shared / "organism.lock")):  # one worker trains it, the others reuse the cache
         return build("micro", cache_dir=shared / "organism-cache", seed=0, threads=1)
 
