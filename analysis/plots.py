@@ -12,7 +12,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PREFERRED = ("reward", "accuracy", "target_share", "kept_fraction", "loss", "kl", "clip_fraction", "lr")
+PREFERRED = ("reward", "accuracy", "target_share", "target_share_thought", "target_share_answer", "kept_fraction", "loss",
+             "kl", "clip_fraction", "lr")
 
 
 def flatten_numeric(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
