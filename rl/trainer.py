@@ -157,6 +157,7 @@ class GRPOTrainer:
         remove_stale_temps(self.run / ckpt.CKPT_DIR)  # checkpoint writes cut short by a killed run
         dirs = ckpt.checkpoint_dirs(self.run)
         opened = open_run(self.run, "rl", resolved, resume=resume, checkpoints=dirs, may_change=RESUMABLE_CHANGES,
+                          defaults=to_dict(RLConfig()),
                           force=self.cfg.force)
         self.note = opened.note
         if opened.resuming and dirs:

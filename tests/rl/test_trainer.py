@@ -99,6 +99,20 @@ def test_resume_refuses_other_config(tmp_path):
     assert [x["step"] for x in lines(tmp_path / "r" / "metrics.jsonl")] == [0, 1, 2]
 
 
+def test_a_run_started_before_an_option_existed_resumes(tmp_path):
+    make(tmp_path, "old").train(stop_after=2)
+    path = tmp_path / "old" / "config.json"
+    cfg = json.loads(path.read_text())
+    for added in ("language_part", "think_format_weight", "thinking", "collapse_share"):  # options newer than the run
+        del cfg["config"][added]
+    path.write_text(json.dumps(cfg))
+    make(tmp_path, "old").train(resume=True, stop_after=3)
+    assert [x["step"] for x in lines(tmp_path / "old" / "metrics.jsonl")] == [0, 1, 2]
+    path.write_text(json.dumps({**cfg, "config": {k: v for k, v in cfg["config"].items() if k != "language_part"}}))
+    with pytest.raises(RunDirError, match="language_part"):  # added, but not left at its default
+        make(tmp_path, "old", language_part="answer").train(resume=True)
+
+
 def test_lora_and_neuron_adapters_train(tmp_path):
     from kolang.neurons.neuronset import NeuronSet, fingerprint_of
 
