@@ -6,7 +6,12 @@ Korean and English solutions, self-correcting code-switched traces, and long LLM
 reasoning (markdown headings, a table, inline and display LaTeX, a fenced code block, `\\boxed{}`),
 each with its Korean prompt. Each reward scores the whole list `--repeats` times; reported per
 completion, in microseconds, are the median wall time and the least process CPU time (the
-load-robust figure on a shared machine).
+load-robust figure on a shared machine), and completions a second from the latter.
+
+The language reward for targets that share a script (fr, uk) runs the language identifier on every
+sentence; it is timed on reasoning-model completions (a `<think>` block of eight of kolang's
+hand-written French or Ukrainian reasoning lines, tests/analysis/langid_lines.jsonl, then an answer)
+with the identifier's sentence cache off, so every sentence costs what a new one does.
 
     python benchmarks/reward_cost.py [--n 200 --repeats 5]
 """
@@ -14,13 +19,18 @@ load-robust figure on a shared machine).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import time
+from pathlib import Path
 
+import kolang.analysis.language as language
 from kolang.data.codeswitch import CodeSwitchConfig, build_traces
 from kolang.data.tasks import generate
-from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward
+from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, ThinkFormatReward
+
+LINES = Path(__file__).parents[1] / "tests" / "analysis" / "langid_lines.jsonl"
 
 _LONG = """## 문제 이해
 문제를 다시 읽어 보면, "{question}" 라는 문제입니다. 차근차근 풀어 보겠습니다. 주어진 수를 먼저 정리하면
@@ -77,6 +87,14 @@ def completions(n: int, seed: int) -> tuple[list[str], list[str], list[str]]:
     return prompts, texts, golds
 
 
+def thought_completions(lang: str, n: int, seed: int) -> list[str]:
+    """Reasoning-model completions in `lang`: a thought of eight test lines, then an answer line."""
+    lines = [r["text"] for r in map(json.loads, LINES.read_text(encoding="utf-8").splitlines()) if r.get("lang") == lang]
+    rng = random.Random(seed)
+    return ["<think>\n" + "\n".join(rng.sample(lines, 8)) + "\n</think>\n\n\\boxed{" + str(rng.randint(1, 99)) + "}"
+            for _ in range(n)]
+
+
 def time_per_completion(fn, prompts: list[str], texts: list[str], golds: list[str],
                         repeats: int) -> tuple[float, float]:
     """(median wall time, least process CPU time) of one call over all texts, per text, in µs."""
@@ -109,10 +127,24 @@ def main() -> None:
     for fn in rewards.values():  # warm up: imports, regex compilation, caches
         fn(prompts=prompts[:8], completions=texts[:8], answer=golds[:8], solution=golds[:8])
     print(f"{len(texts)} completions, mean {sum(map(len, texts)) / len(texts):.0f} characters")
-    print(f"{'reward':<22}{'wall µs':>10}{'CPU µs':>10}  per completion (median wall, least CPU)")
+    print(f"{'reward':<30}{'wall µs':>10}{'CPU µs':>10}{'compl./s':>10}  per completion (median wall, least CPU)")
+
+    def show(name: str, wall: float, cpu: float) -> None:
+        print(f"{name:<30}{wall:>10.1f}{cpu:>10.1f}{1e6 / max(cpu, 1e-9):>10.0f}")
+
     for name, fn in rewards.items():
-        wall, cpu = time_per_completion(fn, prompts, texts, golds, a.repeats)
-        print(f"{name:<22}{wall:>10.1f}{cpu:>10.1f}")
+        show(name, *time_per_completion(fn, prompts, texts, golds, a.repeats))
+    cached, language.identify = language.identify, language.identify.__wrapped__  # every sentence is new
+    try:
+        for lang in ("fr", "uk"):
+            thoughts = thought_completions(lang, a.n, a.seed)
+            fn = LanguageConsistencyReward(lang)
+            fn(prompts=prompts[:8], completions=thoughts[:8])  # loads the identifier's model
+            show(f"language ({lang}, {fn.path()}) on thoughts", *time_per_completion(
+                fn, prompts, thoughts, golds, a.repeats))
+        show("think_format on thoughts", *time_per_completion(ThinkFormatReward(), prompts, thoughts, golds, a.repeats))
+    finally:
+        language.identify = cached
 
 
 if __name__ == "__main__":

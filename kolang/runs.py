@@ -71,12 +71,13 @@ def started(run: Path, checkpoints: Collection[Path]) -> bool:
 
 
 def open_run(run: Path, kind: str, resolved: dict[str, Any], *, resume: bool, checkpoints: Collection[Path],
-             may_change: Collection[str] = (), force: bool = False) -> Opened:
+             may_change: Collection[str] = (), force: bool = False, defaults: dict[str, Any] | None = None) -> Opened:
     """Decide whether `run` starts or resumes a `kind` run with config `resolved`; call `commit()` on the result
     to write its config.json once resuming succeeded.
 
     `checkpoints` are the run's complete checkpoints (none for a new folder); `may_change` names the
-    options a resume may change. Raises `RunDirError` for anything that must not be written over.
+    options a resume may change; `defaults` are the options' defaults, so an option added to kolang
+    since the run started reads as unchanged when it keeps its default. Raises `RunDirError` for anything that must not be written over.
     """
     check_writable(run)
     resolved = {"kolang_run": kind, **resolved}
@@ -94,8 +95,9 @@ def open_run(run: Path, kind: str, resolved: dict[str, Any], *, resume: bool, ch
         elif not resume:
             raise RunDirError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
         else:
-            diff = sorted(k for k in set(old["config"]) | set(resolved["config"])
-                          if old["config"].get(k) != resolved["config"].get(k) and k not in may_change)
+            before = {**{k: v for k, v in (defaults or {}).items() if k not in old["config"]}, **old["config"]}
+            diff = sorted(k for k in set(before) | set(resolved["config"])
+                          if before.get(k) != resolved["config"].get(k) and k not in may_change)
             if diff and not force:
                 raise RunDirError(f"{run} was started with other options ({', '.join(diff)}); resume with the same "
                                   "ones" + (" or pass --force" if kind == "rl" else ""))

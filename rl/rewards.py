@@ -1,22 +1,23 @@
-"""Rule rewards for GRPO: answer accuracy, language consistency of the reasoning, format.
+"""Rule rewards for GRPO: answer accuracy, language consistency of the thought, answer format, thought format.
 
 Every reward is a callable with TRL's signature, `reward(prompts, completions, **columns) ->
 list[float]`, and a `__name__`, so the same objects run in kolang's loop and in
-`trl.GRPOTrainer` unchanged. Completions may be strings or chat message lists.
+`trl.GRPOTrainer` unchanged. Completions may be strings or chat message lists. A reasoning model's
+completion is split into its thought (`<think>…</think>`) and its answer (`kolang.data.thought`):
+accuracy reads the answer, the language reward the thought (or the answer, or both), the
+think-format reward the structure; a completion without a block is all answer, its reasoning the thought.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from typing import Any
 
-from math_verify import parse, verify
-
-from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
-from kolang.data.answers import ANSWER_LINES, final_value, find_statements, read_gold, split_reasoning
+from kolang.analysis.language import language_path, language_pieces, script_counts, target_letters, target_scripts
+from kolang.data.answers import ANSWER_LINES, final_statement, find_statements
+from kolang.data.grading import is_correct
+from kolang.data.thought import PARTS, split_thought
 from kolang.errors import ConfigError, RewardError
 from kolang.rl.guards import Guards, degenerate, drop_copied, drop_repeated_words
 
@@ -69,49 +70,25 @@ def _column(columns: dict, name: str, n: int, reward: str) -> list:
 # --- accuracy ----------------------------------------------------------------------------------
 
 
-class _DropTimeoutNotice(logging.Filter):
-    # math-verify warns on every call when its signal.alarm timeout is off; off the main thread it
-    # must be off (signals only reach the main thread), so the notice is noise.
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Timeout is disabled" not in record.getMessage()
-
-
-for _name in ("math_verify.parser", "math_verify.grader"):
-    logging.getLogger(_name).addFilter(_DropTimeoutNotice())
-
-
-def _parse(text: str) -> list:
-    # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards from
-    # worker threads, so they are disabled (math-verify README).
-    return parse(text, parsing_timeout=None)
-
-
 class AccuracyReward:
-    """1.0 when the one value a completion states as its answer equals the record's `answer`, else 0.0.
+    """1.0 when the one value the answer part of a completion states equals the record's `answer`, else 0.0.
 
-    The answer is read by `kolang.data.answers`: the final answer statement or `\\boxed{}`, else the
-    last sentence that holds a number. Several values (a hedge, a list of digits) or a malformed
-    number ("3,5") score 0. Numbers compare exactly (0.5 = 1/2 = \\frac{1}{2}, 1,234 = 1234,
-    12개 = 12); when either side is an expression (\\sqrt{2}, 2\\pi) math-verify decides.
+    The answer part is what follows the thought block (the whole completion without one; nothing when
+    the block never closes). Its answer is read by `kolang.data.answers`: the final answer statement or
+    `\\boxed{}`, else the last sentence that holds a number. Several values (a hedge, a list of digits)
+    or a malformed number ("3,5") score 0. Numbers compare exactly (0.5 = 1/2 = \\frac{1}{2}, 1,234 =
+    1234, 12개 = 12); when either side is an expression (\\sqrt{2}, 2\\pi) math-verify decides
+    (`kolang.data.grading`). `opened=True` says the prompts end inside an open `<think>` block.
     """
 
     __name__ = "accuracy"
 
-    def __init__(self, column: str = "answer") -> None:
-        self.column = column
+    def __init__(self, column: str = "answer", opened: bool | None = None) -> None:
+        self.column, self.opened = column, opened
 
     def score(self, completion: str, gold: Any) -> float:
         """Score one completion text against one gold answer."""
-        pred = final_value(completion)
-        if pred is None:
-            return 0.0
-        want = read_gold(gold)
-        if isinstance(pred, Fraction) and isinstance(want, Fraction):
-            return float(pred == want)
-        gold_s = str(gold).strip()
-        gold_p = _parse(f"${gold_s}$") or _parse(gold_s)  # as LaTeX first: plain parsing reads "2\pi" as 2
-        pred_p = _parse(f"${pred}$")
-        return float(bool(gold_p and pred_p) and verify(gold_p, pred_p, timeout_seconds=None))
+        return float(is_correct(split_thought(completion, self.opened).answer, gold))
 
     def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         golds = _column(columns, self.column, len(completions), self.__name__)
@@ -122,16 +99,19 @@ class AccuracyReward:
 
 
 class LanguageConsistencyReward:
-    """Share of the reasoning's own letters in the target language, in [0, 1], guarded against hacks.
+    """Share of the thought's own letters in the target language, in [0, 1], guarded against hacks.
 
-    The final answer statement is removed first, then what a reader never sees (HTML comments,
-    hidden elements, invisible characters), code, math, markdown, numbers and symbols
-    (`strip_nonlinguistic`), then the spans copied from the prompt (`guards.drop_copied`): an echoed
-    question is in the question's language, not the model's. Scores 0 when fewer than `min_letters`
-    letters remain (pure math or code, empty, all copied) or the text is degenerate repetition
-    (`guards.degenerate`). `mode="continuous"` returns the share (DeepSeek-R1's language-consistency
-    reward, arXiv:2501.12948); `"threshold"` returns 1.0 when the share reaches `threshold`, else 0.0.
-    `target=None` reads each record's `lang` column.
+    `part` chooses what is scored: "thought" (the `<think>` block, or for a completion without one its
+    text without the final answer statement), "answer" (what follows the block, without its final
+    statement) or "both". Removed first: what a reader never sees (HTML comments, hidden elements,
+    invisible characters), code, math, markdown, numbers and symbols (`strip_nonlinguistic`), then the
+    spans copied from the prompt (`guards.drop_copied`): an echoed question is in the question's
+    language, not the model's. Scores 0 when fewer than `min_letters` letters remain (pure math or
+    code, empty, all copied) or the text is degenerate repetition (`guards.degenerate`). Letters are
+    counted by script, or sentence by sentence by a language identifier for targets that share their
+    script (`analysis.language.language_path`, reported by `path` and `explain`). `mode="continuous"`
+    returns the share (DeepSeek-R1's language-consistency reward, arXiv:2501.12948); `"threshold"`
+    returns 1.0 when the share reaches `threshold`, else 0.0. `target=None` reads each record's `lang`.
     """
 
     __name__ = "language"
@@ -139,33 +119,44 @@ class LanguageConsistencyReward:
     def __init__(self, target: str | None = "ko", min_letters: int = 5, mode: str = "continuous",
                  threshold: float = 0.9, min_distinct: float = 0.3, max_top_share: float = 0.5,
                  ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12,
-                 guards: Guards | None = None) -> None:
+                 guards: Guards | None = None, part: str = "thought", opened: bool | None = None) -> None:
         if mode not in ("continuous", "threshold"):
             raise ConfigError(f"language reward mode must be 'continuous' or 'threshold', not '{mode}'")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"language reward threshold must lie in [0, 1], got {threshold}")
+        if part not in PARTS:
+            raise ConfigError(f"language reward part must be one of {', '.join(PARTS)}, not '{part}'")
         if target is not None:
             target_scripts(target)  # validate early
         self.target, self.min_letters, self.mode, self.threshold = target, min_letters, mode, threshold
+        self.part, self.opened = part, opened
         self.guards = guards or Guards(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
                                        max_ngram_share=max_ngram_share, min_compression=min_compression)
 
+    def path(self, target: str | None = None) -> str:
+        """How the share of `target` (default: the reward's) is measured: "script" or the identifier's name."""
+        return language_path(target or self.target or "ko")
+
     def explain(self, completion: str, target: str | None = None, prompt: str = "") -> tuple[float, str]:
-        """(score, reason) for one completion text; the reason says which guard fired, if any."""
-        reasoning, _ = split_reasoning(completion)
-        text = strip_nonlinguistic(reasoning)
-        own = drop_repeated_words(drop_copied(text, prompt) if prompt else text, self.guards)
-        counts = script_counts(own)
+        """(score, reason) for one completion text; the reason says which guard fired, if any, or the path
+        the share was measured by ("share by script")."""
+        target = target or self.target or "ko"
+        text = split_thought(completion, self.opened).part(self.part)
+        pieces = language_pieces(text, target)
+        own = [w for p in pieces if (w := drop_repeated_words(drop_copied(p, prompt) if prompt else p, self.guards))]
+        words = " ".join(own)
+        counts = script_counts(words)
         if sum(counts.values()) < self.min_letters:
-            left_out = sum(script_counts(text).values()) >= self.min_letters
+            left_out = sum(script_counts(" ".join(pieces)).values()) >= self.min_letters
             return 0.0, f"fewer than {self.min_letters} letters" + (" not copied or repeated" if left_out else "")
-        why = degenerate(own, reasoning, self.guards)
+        why = degenerate(words, text, self.guards)
         if why:
             return 0.0, why
-        share = script_share(counts, target_scripts(target or self.target or "ko")) or 0.0
+        hit, total = target_letters(own, target)
+        share = hit / total if total else 0.0
         if self.mode == "threshold":
-            return (1.0 if share >= self.threshold else 0.0), "threshold"
-        return share, "share"
+            return (1.0 if share >= self.threshold else 0.0), f"threshold by {self.path(target)}"
+        return share, f"share by {self.path(target)}"
 
     def __call__(self, prompts: Sequence | None, completions: Sequence, **columns: Any) -> list[float]:
         targets = ([self.target] * len(completions) if self.target is not None
@@ -184,26 +175,30 @@ class LanguageConsistencyReward:
 class FormatReward:
     """1.0 for reasoning followed by exactly one answer statement, as the last sentence; else 0.0.
 
-    `lang` fixes the expected answer-line form ("en": `The answer is N.`, "ko": `답은 N입니다.`);
+    For a completion with a thought block, the answer part is checked and the thought counts as
+    reasoning. `lang` fixes the expected answer-line form ("en": `The answer is N.`, "ko": `답은 N입니다.`);
     None accepts either, "record" reads each record's `lang` column.
     """
 
     __name__ = "format"
 
-    def __init__(self, lang: str | None = None, min_reasoning_chars: int = 1) -> None:
+    def __init__(self, lang: str | None = None, min_reasoning_chars: int = 1, opened: bool | None = None) -> None:
         if lang not in (None, "record", *ANSWER_LINES):
             raise ConfigError(f"format reward lang must be one of {', '.join(ANSWER_LINES)}, 'record' or None")
-        self.lang, self.min_reasoning_chars = lang, min_reasoning_chars
+        self.lang, self.min_reasoning_chars, self.opened = lang, min_reasoning_chars, opened
 
     def score(self, text: str, lang: str | None) -> float:
         """Score one completion text."""
+        split = split_thought(text, self.opened)
+        text = split.answer
         statements = [s for s in find_statements(text) if s.form != "boxed"]
         if len(statements) != 1:
             return 0.0
         s = statements[0]
         if not s.answer_line or (lang in ANSWER_LINES and s.form != lang):
             return 0.0
-        if text[s.end:].strip() or len(text[: s.start].strip()) < self.min_reasoning_chars:
+        reasoning = len(text[: s.start].strip()) + len(split.thought or "")
+        if text[s.end:].strip() or reasoning < self.min_reasoning_chars:
             return 0.0
         return 1.0
 
@@ -213,6 +208,30 @@ class FormatReward:
         else:
             langs = [self.lang] * len(completions)
         return [self.score(completion_text(c), lang) for c, lang in zip(completions, langs)]
+
+
+class ThinkFormatReward:
+    """1.0 for a completion that is one thought block, closed and not empty, followed by an answer; else 0.0.
+
+    The block is `<think>…</think>` (or a closing tag alone, when the prompt pre-filled the opening one,
+    as R1 templates do); the answer after it must state a value (an answer statement or `\\boxed{}`). A
+    block cut off at the length limit, a second block, an empty thought, or no block at all scores 0.
+    """
+
+    __name__ = "think_format"
+
+    def __init__(self, min_thought_chars: int = 1, opened: bool | None = None) -> None:
+        self.min_thought_chars, self.opened = min_thought_chars, opened
+
+    def score(self, text: str) -> float:
+        """Score one completion text."""
+        s = split_thought(text, self.opened)
+        ok = (s.closed and s.blocks == 1 and len(s.thought or "") >= self.min_thought_chars
+              and final_statement(s.answer) is not None)
+        return float(ok)
+
+    def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+        return [self.score(completion_text(c)) for c in completions]
 
 
 # --- combination ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from kolang.data.io import is_dataset_dir
 from kolang.errors import ConfigError, DataError, Interrupted, ModelError, NeuronSetError, RunDirError
 from kolang.io import check_writable, holds_only, require_replaceable
 from kolang.layers import parse_layers
@@ -115,6 +116,16 @@ def data_arg(path: Path, option: str = "--data") -> Path:
     if path.stat().st_size == 0:
         raise DataError(f"{option} {path} is empty")
     return path
+
+
+def dataset_arg(path: Path, option: str = "--data") -> Path:
+    """A data file that exists and is not empty (`data_arg`), or a folder written by `datasets`' save_to_disk."""
+    if path.is_dir():
+        if not is_dataset_dir(path):
+            raise DataError(f"{option} {path} is a folder but not one `datasets` saved (no state.json or "
+                            "dataset_dict.json); give a JSONL or parquet file, or a save_to_disk folder")
+        return path
+    return data_arg(path, option)
 
 
 def neurons_arg(path: Path, option: str = "--neurons") -> Path:

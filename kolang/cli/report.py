@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kolang.analysis.artifacts import find_artifacts, is_report
+from kolang.analysis.artifacts import artifact_names, find_artifacts, is_report
 from kolang.cli import app
 from kolang.cli._common import model_arg, quiet_libraries, say
 from kolang.errors import OutputError, RunDirError
@@ -37,8 +37,7 @@ def _report(
     if model is not None:
         model_arg(model)
     if model is None and not any(find_artifacts(run_dir).values()):
-        raise RunDirError(f"no kolang artifacts under {run_dir} (neurons.json, validation.json, metrics.jsonl, "
-                          "drift.jsonl, logit_lens.json, probes.json, experiment.json); pass a run folder or --model")
+        raise RunDirError(f"no kolang artifacts under {run_dir} ({artifact_names()}); pass a run folder or --model")
     say(f"report: {run_dir}" + (f", with the logit lens and probes of {model}" if model is not None else ""))
     from kolang.analysis.report import write_report
 
@@ -58,7 +57,6 @@ def _report(
         atomic_write_json(run_dir / "analysis" / "probes.json", language_probes(hf, tok, ko_en, langs))
     found = {kind: len(paths) for kind, paths in find_artifacts(run_dir).items() if paths}
     if not found:
-        raise RunDirError(f"no kolang artifacts under {run_dir} (neurons.json, validation.json, metrics.jsonl, "
-                          "drift.jsonl, logit_lens.json, probes.json, experiment.json); pass a run folder or --model")
+        raise RunDirError(f"no kolang artifacts under {run_dir} ({artifact_names()}); pass a run folder or --model")
     path = write_report(run_dir, out)
     say("report: " + ", ".join(f"{n} {kind}" for kind, n in found.items()) + f" → {path}")

@@ -12,7 +12,7 @@ from kolang.io import atomic_write_text, json_text, read_jsonl
 
 
 def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Read a JSONL (or JSON list, CSV, Parquet via `datasets`) file into dicts.
+    """Read a JSONL (or JSON list, CSV, Parquet via `datasets`) file, or a `datasets` save_to_disk folder, into dicts.
 
     Raises `DataError` for a missing or empty file, bytes that are not UTF-8, a line that is not a
     JSON object (naming the line), or records lacking a `required` field.
@@ -21,7 +21,9 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
     if path.is_dir():
-        raise DataError(f"{path} is a directory; pass a JSONL file")
+        if not is_dataset_dir(path):
+            raise DataError(f"{path} is a directory; pass a JSONL file (or a folder written by `datasets` save_to_disk)")
+        return _check(path, _read_dataset_dir(path), required)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".csv", ".arrow"):
         try:
@@ -45,6 +47,10 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
         if not path.read_bytes().strip():
             raise DataError(f"data file {path} is empty")
         records = read_jsonl(path)
+    return _check(path, records, required)
+
+
+def _check(path: Path, records: list[dict[str, Any]], required: Sequence[str]) -> list[dict[str, Any]]:
     if not records:
         raise DataError(f"data file {path} holds no records")
     for n, rec in enumerate(records, 1):
@@ -52,6 +58,26 @@ def read_records(path: str | Path, required: Sequence[str] = ()) -> list[dict[st
         if lacking:
             raise DataError(f"{path}: record {n} lacks field(s) {', '.join(lacking)}")
     return records
+
+
+def is_dataset_dir(path: Path) -> bool:
+    """Whether `path` is a folder written by `datasets`' `save_to_disk` (a dataset or a dict of splits)."""
+    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+def _read_dataset_dir(path: Path) -> list[dict[str, Any]]:
+    """The records of a `save_to_disk` folder; a dict of splits must hold one split, or be named by it."""
+    try:
+        import datasets  # deferred: 1.4 s of pyarrow and pandas, needed only for arrow folders
+
+        data = datasets.load_from_disk(str(path))
+    except Exception as e:  # datasets raises many types
+        raise DataError(f"cannot read {path}: {e}") from e
+    if isinstance(data, datasets.DatasetDict):
+        if len(data) != 1:
+            raise DataError(f"{path} holds the splits {', '.join(data)}; give one of them, e.g. {path / next(iter(data))}")
+        data = next(iter(data.values()))
+    return list(data)
 
 
 def write_jsonl(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:

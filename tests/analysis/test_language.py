@@ -87,7 +87,8 @@ def test_language_ratio():
     assert language_ratio("$$x+1=2$$ 3 + 4 = 7") is None
     assert language_ratio("") is None
     assert language_ratio("すしと寿司", "ja") == 1.0
-    assert language_ratio("寿司", "zh") == 1.0
+    assert language_ratio("所以我们需要把两个数加起来。", "zh") == 1.0
+    assert language_ratio("所以我们需要把两个数加起来。", "latin") == 0.0  # a script name is counted by script
 
 
 def test_targets():

@@ -173,6 +173,26 @@ CASES: dict[str, Case] = {
         ["discover", "--model", _wordpiece_model(w, t), "--out", t / "n"], "tokenizer", [t / "m"]),
     "drift --models that do not match": lambda w, t: (
         ["drift", "--models", w / "model", w / "wide", "--neurons", w / "ns", "--out", t / "d"], "MLP width", []),
+    "eval --samples 0": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--samples", "0"], "--samples", []),
+    "eval --schema that does not exist": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--schema", "squad"], "--schema",
+        []),
+    "eval records lacking the schema's field": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--schema", "gsm8k"],
+        "lacks 'question'", []),
+    "eval records of no known schema": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "pairs.jsonl", "--out", t / "e"], "cannot tell the schema", []),
+    "eval --data a folder that is no dataset": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", copy(w / "user", t / "u"), "--out", t / "e"], "save_to_disk",
+        [t / "u"]),
+    "eval --data that does not exist": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", t / "missing.jsonl", "--out", t / "e"], "does not exist", []),
+    "eval --out onto the model": lambda w, t: (
+        ["eval", "--model", copy(w / "model", t / "m"), "--data", w / "rl.jsonl", "--out", t / "m"], "did not write",
+        [t / "m"]),
+    "eval --model organism of no size": lambda w, t: (
+        ["eval", "--model", "organism:huge", "--data", w / "rl.jsonl", "--out", t / "e"], "organism comes in", []),
     # --- messages --------------------------------------------------------------------------------
     "a file as --model": lambda w, t: (
         ["discover", "--model", w / "file.txt", "--out", t / "n"], "is a file", []),

@@ -64,6 +64,8 @@ def test_help_imports_nothing_heavy(argv):
     (["discover", "--model", "/nonexistent", "--out", "x", "--layers", "1:2:3:4"], "layer"),
     (["validate", "--model", "/nonexistent", "--neurons", "n", "--out", "v", "--n-random", "0"], "--n-random"),
     (["demo", "--layers", "0:99", "--size", "micro"], "--layers"),
+    (["eval", "--model", "/nonexistent", "--data", "d.jsonl", "--samples", "0"], "--samples"),
+    (["eval", "--model", "/nonexistent", "--data", "d.jsonl", "--target", "xx"], "unknown target"),
 ])
 def test_usage_errors_are_answered_before_any_heavy_import(argv, words):
     r = probe(*argv)

@@ -99,6 +99,20 @@ def test_resume_refuses_other_config(tmp_path):
     assert [x["step"] for x in lines(tmp_path / "r" / "metrics.jsonl")] == [0, 1, 2]
 
 
+def test_a_run_started_before_an_option_existed_resumes(tmp_path):
+    make(tmp_path, "old").train(stop_after=2)
+    path = tmp_path / "old" / "config.json"
+    cfg = json.loads(path.read_text())
+    for added in ("language_part", "think_format_weight", "thinking", "collapse_share"):  # options newer than the run
+        del cfg["config"][added]
+    path.write_text(json.dumps(cfg))
+    make(tmp_path, "old").train(resume=True, stop_after=3)
+    assert [x["step"] for x in lines(tmp_path / "old" / "metrics.jsonl")] == [0, 1, 2]
+    path.write_text(json.dumps({**cfg, "config": {k: v for k, v in cfg["config"].items() if k != "language_part"}}))
+    with pytest.raises(RunDirError, match="language_part"):  # added, but not left at its default
+        make(tmp_path, "old", language_part="answer").train(resume=True)
+
+
 def test_lora_and_neuron_adapters_train(tmp_path):
     from kolang.neurons.neuronset import NeuronSet, fingerprint_of
 
@@ -205,3 +219,37 @@ def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
     assert all(torch.allclose(pa[n], pb[n], atol=2e-5) for n in pa)
     la, lb = lines(tmp_path / "plain" / "metrics.jsonl"), lines(tmp_path / "ckpt" / "metrics.jsonl")
     assert [x["reward"] for x in la] == [x["reward"] for x in lb]
+
+
+def test_thought_and_answer_shares_are_logged_apart(tmp_path):
+    tr = make(tmp_path, steps=1, collapse_share="answer", collapse_min_share=0.5, collapse_action="stop")
+    texts = ["<think>First I add the two numbers together.</think>민수는 사과가 다섯 개입니다. 답은 5입니다.",
+             "<think>두 수를 더하면 다섯이 됩니다.</think>So Minsu has five apples. The answer is 5."]
+    shares = tr._shares(texts, ["ko", "ko"])
+    assert shares == {"target_share": 0.5, "target_share_thought": 0.5, "target_share_answer": 0.5}
+    assert tr._shares(texts[:1], ["ko"]) == {"target_share": 0.0, "target_share_thought": 0.0, "target_share_answer": 1.0}
+    assert tr._collapse_share({"target_share": 0.1, "target_share_answer": 0.9}) == 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr.train()
+    m = lines(tmp_path / "run" / "metrics.jsonl")[0]
+    assert {"target_share", "target_share_thought", "target_share_answer"} <= set(m)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["language_path"] == "script" and cfg["thought_prefilled"] is False
+
+
+def test_default_rewards_follow_the_thought_format(tmp_path):
+    from kolang.organism.tokenizer import chat_template
+    from kolang.rl.trainer import default_rewards
+
+    tok = byte_tokenizer()
+    tok.chat_template = chat_template("r1")  # pre-fills <think>: completions start inside the thought
+    cfg = RLConfig(out=str(tmp_path / "r1"), steps=1, threads=1, language_part="answer", think_format_weight=0.5)
+    tr = GRPOTrainer(cfg, model=tiny_model("qwen2"), tokenizer=tok, records=RECORDS)
+    assert tr.opened is True
+    assert tr.reward.names == ["accuracy", "language", "format", "think_format"]
+    assert tr.reward.weights[-1] == 0.5
+    by = dict(zip(tr.reward.names, tr.reward.rewards))
+    assert by["language"].part == "answer" and by["accuracy"].opened is True
+    assert by["think_format"](prompts=[""], completions=["3 + 4 = 7\n</think>\nThe answer is 7."]) == [1.0]
+    assert default_rewards(RLConfig(judge=None)).names == ["accuracy", "language", "format", "think_format"]
