@@ -193,11 +193,10 @@ def test_collapse_monitor_stops_and_rolls_back(tmp_path):
 def test_rollback_restores_the_best_checkpoints_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    import kolang.rl.trainer as trainer_mod
-
-    shares = iter([0.9, 0.95, 0.5, 0.5])  # the Korean share of steps 1..: the best checkpoint is step 2
-    monkeypatch.setattr(trainer_mod, "target_share", lambda *a, **k: next(shares))
     tr = make(tmp_path, "rb", steps=4, collapse_max_drop=0.3, collapse_action="rollback", save_every=1, keep_checkpoints=5)
+    shares = [0.9, 0.95, 0.5, 0.5]  # the Korean share of steps 1..: the best checkpoint is step 2
+    monkeypatch.setattr(tr, "_shares", lambda texts, langs: dict.fromkeys(
+        ("target_share", "target_share_thought", "target_share_answer"), shares[tr.step]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = tr.train()
