@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of a library's error message (or its type's name), short enough for a one-line answer."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 class KolangError(Exception):
     """Base class: something about the user's input is wrong, and the message says what to do."""
 
