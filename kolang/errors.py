@@ -47,3 +47,9 @@ class OutputError(KolangError):
 
 class Interrupted(KolangError):
     """The user stopped a run (Ctrl-C); the message says how to resume it. The CLI exits with status 130."""
+
+
+class KolangNote(UserWarning):
+    """Something the user should know that does not stop the run (a neuron set read on other weights of the
+    same shape, the cache standing in for an unreachable Hub); issued with `warnings.warn`, the CLI prints it
+    as one `kolang: note:` line."""
