@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kolang.errors import ConfigError, KolangNote, ModelError
+from kolang.errors import ConfigError, KolangNote, ModelError, NeuronSetError
 from kolang.hub import describe, is_path, locate, same_source, source_record
 
 COMMIT_B = "b" * 40
@@ -83,6 +83,21 @@ def test_an_unreachable_hub_falls_back_to_the_cache_with_a_note(hub_cache, monke
         locate("org/absent")
 
 
+def test_load_model_from_the_cache_records_where_the_weights_came_from(hub_cache, tiny_dir, one_thread):
+    from kolang.arch import resolve
+    from kolang.models import load_model
+
+    a = hub_cache.add("org/tiny")
+    hub_cache.add("org/tiny", ref=None, commit=COMMIT_B, seed=1)
+    model, tok = load_model("org/tiny", dtype="fp32")
+    assert resolve(model).fingerprint()["source"] == {"id": "org/tiny", "revision": a.name}
+    assert tok("안녕", add_special_tokens=False)["input_ids"]
+    other, _ = load_model("org/tiny", revision=COMMIT_B)
+    assert resolve(other).fingerprint()["source"] == {"id": "org/tiny", "revision": COMMIT_B}
+    local, _ = load_model(tiny_dir)
+    assert resolve(local).fingerprint()["source"] == {"path": str(tiny_dir.absolute())}
+
+
 def test_source_records():
     snap = "/c/hub/models--Qwen--Qwen2.5-0.5B/snapshots/" + "a" * 40
     assert source_record(snap) == {"id": "Qwen/Qwen2.5-0.5B", "revision": "a" * 40}
@@ -95,3 +110,24 @@ def test_source_records():
     assert same_source({"id": "o/n"}, {"id": "o/n", "revision": "a" * 40})  # an unknown revision matches
     assert not same_source({"id": "o/n", "revision": "a" * 40}, {"id": "o/n", "revision": "b" * 40})
     assert not same_source({"id": "o/n"}, {"path": "/p"})
+
+
+def test_a_set_on_other_weights_of_its_shape_is_noted_and_another_shape_refused(hub_cache, one_thread):
+    from kolang.models import load_model
+    from kolang.neurons.neuronset import NeuronSet, fingerprint_of
+
+    a = hub_cache.add("org/tiny")
+    hub_cache.add("org/tiny", ref=None, commit=COMMIT_B, seed=1)
+    hub_cache.add("org/wide", width=96)
+    found_in, _ = load_model("org/tiny")
+    ns = NeuronSet({0: [1, 2]}, fingerprint_of(found_in), method="contrast", target="ko")
+    assert ns.check(found_in) is None
+    other, _ = load_model("org/tiny", revision=COMMIT_B)
+    with pytest.warns(KolangNote) as caught:
+        note = ns.check(other)
+    assert note == (f"the neuron set was found in org/tiny@{a.name[:12]} and is used on org/tiny@{'b' * 12}, other "
+                    "weights of the same shape") and str(caught[0].message) == note
+    old = NeuronSet({0: [1, 2]}, {k: v for k, v in ns.fingerprint.items() if k != "source"})  # written before sources
+    assert old.check(other) is None and old == ns
+    with pytest.raises(NeuronSetError, match="MLP width"):
+        ns.check(load_model("org/wide")[0])
