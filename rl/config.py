@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from kolang.errors import ConfigError
+from kolang.loading import SourceConfig
 
 TRAINABLE = ("full", "lora", "neurons")
 SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
@@ -29,11 +30,11 @@ RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "
 
 
 @dataclass(frozen=True)
-class RLConfig:
+class RLConfig(SourceConfig):
     """Everything a `kolang rl` run depends on; saved resolved in the run's config.json."""
 
     model: str = field(default="", metadata={"cli": False})
-    """Hugging Face model directory to train."""
+    """Model to train: a Hugging Face folder, or a hub id at --revision."""
     data: str = field(default="", metadata={"cli": False})
     """RL data: JSONL of {"prompt", "answer", "lang"} records."""
     out: str = field(default="", metadata={"cli": False})
@@ -145,6 +146,8 @@ class RLConfig:
     """Resume even when the run directory was made with other options."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ConfigError(msg)

@@ -109,7 +109,8 @@ class GRPOTrainer:
         check_records(self.records, cfg.data or "records")
         device = pick_device(cfg.device)
         dtype = cfg.dtype if cfg.dtype != "auto" else ("bf16" if device.type == "cuda" else "float32")
-        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device)
+        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device,
+                                  **({} if model is not None else cfg.source_kwargs()))
         if self.tok is None:
             raise ConfigError("pass the tokenizer with the model object")
         self.device = device

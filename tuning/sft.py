@@ -69,7 +69,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     `stop_after` ends the run after that many steps, as an interruption would (for resume tests).
     """
     run = Path(cfg.out)
-    hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device)
+    hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device,
+                         **({} if model is not None else cfg.source_kwargs()))
     records = read_records(cfg.data)
     enc = encode_sft(records, tok, cfg.max_length)
     mm = resolve(hf)

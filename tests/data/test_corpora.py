@@ -101,3 +101,11 @@ def test_jsonl_with_pair_fields_names_the_missing_field(tmp_path):
 def test_a_model_folder_is_not_data(tiny_dir):
     with pytest.raises(DataError, match="model folder, not data"):
         read_records(tiny_dir)
+
+
+def test_discover_reads_a_flores_split_from_the_command_line(flores, tiny_dir, tmp_path, cli, one_thread):
+    r = cli("discover", "--model", tiny_dir, "--data", flores / "devtest", "--pair-fields",
+            "ko=sentence_kor_Hang,en=sentence_eng_Latn", "--method", "contrast", "--per-layer", "2",
+            "--out", tmp_path / "ns")
+    assert r.code == 0, r.err
+    assert json.loads((tmp_path / "ns" / "neurons.json").read_text())["target"] == "ko"

@@ -46,6 +46,23 @@ def test_a_device_map_measures_what_one_device_does(three, tmp_path, device_map,
         validate(ref, tok, ns, TEXTS, LANGS, n_random=1)["conditions"]
 
 
+def test_drift_reads_offloaded_weights_back(tmp_path, cli, one_thread):
+    a, b = save_tiny(tmp_path / "a", "qwen2", layers=3), save_tiny(tmp_path / "b", "qwen2", layers=3, seed=1)
+    assert cli("discover", "--model", a, "--method", "contrast", "--per-layer", "3", "--max-texts", "20",
+               "--out", tmp_path / "ns").code == 0
+    common = ["drift", "--models", a, b, "--neurons", tmp_path / "ns", "--probe-size", "16"]
+    assert cli(*common, "--out", tmp_path / "plain").code == 0
+    r = cli(*common, "--out", tmp_path / "mapped", "--device-map", json.dumps(OFFLOADED), "--offload-folder",
+            tmp_path / "off")
+    assert r.code == 0, r.err
+    plain, mapped = ([json.loads(ln) for ln in (tmp_path / d / "drift.jsonl").read_text().splitlines()]
+                     for d in ("plain", "mapped"))
+    drop = ("measure_s", "source")
+    assert [{k: v for k, v in x.items() if k not in drop} for x in mapped] == \
+        [{k: v for k, v in x.items() if k not in drop} for x in plain]
+    assert mapped[1]["delta_selected"] > 0
+
+
 def test_attention_kernels_pass_through(three):
     model, _ = load_model(three, attn_implementation="sdpa")
     assert model.config._attn_implementation == "sdpa"
