@@ -24,9 +24,11 @@ SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
 AGGREGATIONS = ("token", "sequence", "constant")  # loss aggregation (kolang.rl.loss)
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
 
-# Options that may change when a run is resumed: how long and how it runs, and where its folder and data
-# now live (the data digest in config.json must still match).
-RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data")
+# Options that may change when a run is resumed: how long and how it runs, where its folder and data now
+# live (the data digest in config.json must still match), and the revision naming its start (the commit
+# it resolves to must still match).
+RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data",
+                     "revision")
 
 
 @dataclass(frozen=True)

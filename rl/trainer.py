@@ -113,6 +113,7 @@ class GRPOTrainer:
                                   **({} if model is not None else cfg.source_kwargs()))
         if self.tok is None:
             raise ConfigError("pass the tokenizer with the model object")
+        self.source = resolve(hf).fingerprint().get("source")  # the commit a hub id resolved to, kept for resume
         self.device = device
         torch.manual_seed(cfg.seed)
         self.ref = None
@@ -140,7 +141,8 @@ class GRPOTrainer:
     def _open_run(self, resume: bool) -> None:
         resolved = {"config": to_dict(self.cfg), "data_sha256": digest(self.records), "records": len(self.records),
                     "rewards": self.reward.names, "reward_weights": self.reward.weights,
-                    "trainable_params": sum(p.numel() for p in self.params)}
+                    "trainable_params": sum(p.numel() for p in self.params),
+                    "source": self.source}
         remove_stale_temps(self.run / ckpt.CKPT_DIR)  # checkpoint writes cut short by a killed run
         dirs = ckpt.checkpoint_dirs(self.run)
         opened = open_run(self.run, "rl", resolved, resume=resume, checkpoints=dirs, may_change=RESUMABLE_CHANGES,

@@ -146,6 +146,28 @@ def test_a_set_on_other_weights_of_its_shape_is_noted_and_another_shape_refused(
         ns.check(load_model("org/wide")[0])
 
 
+def test_a_resumed_run_refuses_the_weights_its_branch_moved_to(hub_cache, tmp_path, one_thread):
+    from dataclasses import replace
+
+    from kolang.data.io import write_jsonl
+    from kolang.errors import RunDirError
+    from kolang.tuning.config import TuneConfig
+    from kolang.tuning.sft import tune
+
+    a = hub_cache.add("org/tiny")
+    data = write_jsonl(tmp_path / "sft.jsonl", [{"prompt": f"{i} 더하기 1은?", "completion": f"{i + 1}"}
+                                                for i in range(4)])
+    cfg = TuneConfig(model="org/tiny", data=str(data), out=str(tmp_path / "run"), adapter="lora", layers="0:1",
+                     steps=2, batch_size=2, save_every=1)
+    tune(cfg, stop_after=1)
+    hub_cache.add("org/tiny", seed=1)  # main now names another commit of the same shape
+    with pytest.raises(RunDirError, match=f"resume with --revision {a.name}"):
+        tune(cfg, resume=True)
+    assert tune(replace(cfg, revision=a.name), resume=True)["resumed_from"] == 1
+
+
+# ---- the command line ----------------------------------------------------------------------------------------
+
 def _discover(cli, out, *extra):
     return cli("discover", *extra, "--out", out, "--method", "contrast", "--per-layer", "3", "--max-texts", "20")
 
