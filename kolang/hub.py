@@ -53,13 +53,14 @@ class ModelSource:
     """The Hub answered, so `fetch` may download what the cache lacks."""
 
     def record(self) -> dict[str, str]:
-        """What a NeuronSet fingerprint keeps of it: `{"id", "revision"}` or `{"path"}`."""
+        """What a NeuronSet fingerprint keeps of it: `{"id", "revision"}` or `{"path"}` (absolute)."""
         if self.repo_id is None:
-            return {"path": str(self.folder)}
+            return {"path": str(Path(self.folder or self.name).absolute())}
         return {"id": self.repo_id, **({"revision": self.revision} if self.revision else {})}
 
     def __str__(self) -> str:
-        return describe(self.record())
+        """The folder as the user named it, or `org/name@commit`."""
+        return self.name if self.repo_id is None else describe(self.record())
 
 
 def describe(record: Mapping[str, Any]) -> str:

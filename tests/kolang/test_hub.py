@@ -37,6 +37,7 @@ def test_paths_and_hub_ids_are_told_apart(tmp_path, monkeypatch):
 
 def test_local_folders_are_checked_and_take_no_revision(tiny_dir, tmp_path):
     assert locate(tiny_dir).folder == tiny_dir and locate(tiny_dir).repo_id is None
+    assert locate(tiny_dir).record() == {"path": str(tiny_dir.absolute())} and str(locate(tiny_dir)) == str(tiny_dir)
     with pytest.raises(ModelError, match="does not exist"):
         locate(tmp_path / "missing")
     (tmp_path / "f.txt").write_text("x")
