@@ -4,8 +4,8 @@ A run folder's `config.json` names its kind (`"kolang_run": "tune"`), the resolv
 digest of the data. A new run goes into a missing or empty folder; a folder that holds anything
 else is refused (a model, a home folder, another kind of run), and so is a finished or started run
 without `resume`. A run that never completed a step is simply started again. Resuming compares the
-options (all but those that may change) and the data digest, so a resumed run never silently
-continues on other batches.
+options (all but those that may change), the data digest and, for a model named by hub id, the
+commit it resolved to, so a resumed run never silently continues on other batches or other weights.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kolang.errors import RunDirError
+from kolang.hub import describe, same_source
 from kolang.io import atomic_write_json, check_writable, json_text, read_jsonl
 
 CONFIG = "config.json"
@@ -104,6 +105,10 @@ def open_run(run: Path, kind: str, resolved: dict[str, Any], *, resume: bool, ch
             if old.get("data_sha256") not in (None, resolved.get("data_sha256")):
                 raise RunDirError(f"the data changed since {run} was started (its digest differs), so a resumed run "
                                   "would continue on other batches; restore the data or start a new run")
+            was, now = old.get("source") or {}, resolved.get("source") or {}
+            if was.get("revision") and now.get("revision") and not same_source(was, now) and not force:
+                raise RunDirError(f"{run} was started from {describe(was)} and the model now resolves to "
+                                  f"{describe(now)} (the branch moved); resume with --revision {was['revision']}")
     elif run.exists() and any(run.iterdir()):
         raise RunDirError(f"{run} exists and is not a kolang run folder; choose another --out")
     elif resume:

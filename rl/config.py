@@ -18,6 +18,7 @@ from typing import Optional
 
 from kolang.data.thought import PARTS
 from kolang.errors import ConfigError
+from kolang.loading import SourceConfig
 
 TRAINABLE = ("full", "lora", "neurons")
 SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
@@ -25,17 +26,19 @@ AGGREGATIONS = ("token", "sequence", "constant")  # loss aggregation (kolang.rl.
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
 COLLAPSE_SHARES = ("reward", "thought", "answer")  # which metrics.jsonl share the collapse monitor bounds
 
-# Options that may change when a run is resumed: how long and how it runs, and where its folder and data
-# now live (the data digest in config.json must still match).
-RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data")
+# Options that may change when a run is resumed: how long and how it runs, where its folder and data now
+# live (the data digest in config.json must still match), and the revision naming its start (the commit
+# it resolves to must still match).
+RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data",
+                     "revision")
 
 
 @dataclass(frozen=True)
-class RLConfig:
+class RLConfig(SourceConfig):
     """Everything a `kolang rl` run depends on; saved resolved in the run's config.json."""
 
     model: str = field(default="", metadata={"cli": False})
-    """Hugging Face model directory to train."""
+    """Model to train: a Hugging Face folder, or a hub id at --revision."""
     data: str = field(default="", metadata={"cli": False})
     """RL data: JSONL of {"prompt", "answer", "lang"} records."""
     out: str = field(default="", metadata={"cli": False})
@@ -158,6 +161,8 @@ class RLConfig:
     """Resume even when the run directory was made with other options."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ConfigError(msg)

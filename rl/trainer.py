@@ -121,9 +121,11 @@ class GRPOTrainer:
         check_records(self.records, cfg.data or "records")
         device = pick_device(cfg.device)
         dtype = cfg.dtype if cfg.dtype != "auto" else ("bf16" if device.type == "cuda" else "float32")
-        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device)
+        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device,
+                                  **({} if model is not None else cfg.source_kwargs()))
         if self.tok is None:
             raise ConfigError("pass the tokenizer with the model object")
+        self.source = resolve(hf).fingerprint().get("source")  # the commit a hub id resolved to, kept for resume
         self.device = device
         torch.manual_seed(cfg.seed)
         self.ref = None
@@ -153,7 +155,7 @@ class GRPOTrainer:
         resolved = {"config": to_dict(self.cfg), "data_sha256": digest(self.records), "records": len(self.records),
                     "rewards": self.reward.names, "reward_weights": self.reward.weights,
                     "language_path": language_path(self.cfg.target), "thought_prefilled": self.opened,
-                    "trainable_params": sum(p.numel() for p in self.params)}
+                    "trainable_params": sum(p.numel() for p in self.params), "source": self.source}
         remove_stale_temps(self.run / ckpt.CKPT_DIR)  # checkpoint writes cut short by a killed run
         dirs = ckpt.checkpoint_dirs(self.run)
         opened = open_run(self.run, "rl", resolved, resume=resume, checkpoints=dirs, may_change=RESUMABLE_CHANGES,

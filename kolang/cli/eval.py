@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from kolang.analysis.config import COMPLETIONS_FILE, EVAL_FILE, EVAL_FILES, EvalConfig
-from kolang.cli._common import console, dataset_arg, model_arg, out_arg, progress, quiet_libraries, say
+from kolang.cli._common import console, data_arg, model_arg, out_arg, progress, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.errors import ConfigError
@@ -52,7 +52,7 @@ def _eval(
     size = _organism_size(model)
     if size is None:
         model_arg(Path(model))
-    dataset_arg(data)
+    data_arg(data)
     out = out if out is not None else Path(f"eval-{Path(model).name if size is None else 'organism-' + size}")
     out_arg(out, EVAL_FILES)
     say(f"eval: {model} on {data}, greedy{' and' if cfg.greedy else ' off,'} {cfg.samples} samples at temperature "

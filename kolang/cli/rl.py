@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kolang.cli._common import (
+    MODEL_HELP,
     data_arg,
     layers_arg,
     model_arg,
@@ -29,7 +30,7 @@ def _fmt(v: object) -> str:
 
 @command("rl", RLConfig)
 def _rl(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model folder to train."),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help='JSONL of {"prompt", "answer", "lang"} records.'),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
     neurons: Optional[Path] = typer.Option(None, "--neurons", help="NeuronSet folder (for --trainable neurons and "
@@ -38,16 +39,16 @@ def _rl(
     **kwargs,
 ) -> None:
     """Train with GRPO: accuracy + language-consistency rewards, difficulty filtering, collapse monitor."""
-    cfg = from_kwargs(RLConfig, {**kwargs, "model": str(model), "data": str(data), "out": str(out),
+    cfg = from_kwargs(RLConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                  "neurons": str(neurons) if neurons else None})
-    model_arg(model)
+    source = model_arg(model, cfg.revision)
     data_arg(data)
     if neurons is not None:
         neurons_arg(neurons)
     layers_arg(cfg.layers)
     run_arg(out, "rl", resume)
     say(f"rl: GRPO on {data}, {cfg.steps} steps, {cfg.prompts_per_step} prompts x {cfg.group_size} completions, "
-        f"trainable {cfg.trainable}, from {model} → {out}")
+        f"trainable {cfg.trainable}, from {source} → {out}")
     quiet_libraries()
     from kolang.analysis.config import DriftConfig
     from kolang.rl.drift import attach_neurons

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from kolang.cli._common import (
+    MODEL_HELP,
     data_arg,
     layers_arg,
     model_arg,
@@ -25,7 +26,7 @@ from kolang.tuning.config import TuneConfig
 
 @command("tune", TuneConfig)
 def _tune(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model folder to tune."),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help='JSONL of {"prompt", "completion"} or chat {"messages"} records.'),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
     neurons: Optional[Path] = typer.Option(None, "--neurons", help="NeuronSet folder from `kolang discover`."),
@@ -33,15 +34,16 @@ def _tune(
     **kwargs,
 ) -> None:
     """Fine-tune only the selected neurons of --layers (or a lora/full/random comparator) on SFT data."""
-    cfg = from_kwargs(TuneConfig, {**kwargs, "model": str(model), "data": str(data), "out": str(out),
+    cfg = from_kwargs(TuneConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                    "neurons": str(neurons) if neurons else None})
-    model_arg(model)
+    source = model_arg(model, cfg.revision)
     data_arg(data)
     if neurons is not None:
         neurons_arg(neurons)
     layers_arg(cfg.layers)
     run_arg(out, "tune", resume)
-    say(f"tune: adapter {cfg.adapter}, layers {cfg.layers or 'the first quarter'}, {cfg.steps} steps of {model} → {out}")
+    say(f"tune: adapter {cfg.adapter}, layers {cfg.layers or 'the first quarter'}, {cfg.steps} steps of {source} "
+        f"→ {out}")
     quiet_libraries()
     from kolang.models import set_threads
     from kolang.tuning.sft import tune
