@@ -190,6 +190,25 @@ def run_kind(path: Path) -> str | None:
     return kind if kind in ("tune", "rl") else None
 
 
+def run_args(kind: str, cfg: object, model: str, data: Path, neurons: Path | None, out: Path, resume: bool) -> ModelSource:
+    """What `kolang tune` and `kolang rl` check before anything heavy loads: the model (found, not read),
+    the data, the neuron set, the layer spec and the run folder; returns where the model is."""
+    source = model_arg(model, getattr(cfg, "revision", None))
+    data_arg(data)
+    if neurons is not None:
+        neurons_arg(neurons)
+    layers_arg(getattr(cfg, "layers", None))
+    run_arg(out, kind, resume)
+    return source
+
+
+def pipeline_out(out: Path, writes: Collection[str]) -> Path:
+    """A demo or experiment folder: creatable, and missing, empty or one an earlier run of the same kind wrote."""
+    check_writable(out)
+    require_replaceable(out, holds_only(("stages.json", *writes)), "--out")
+    return out
+
+
 def layers_arg(spec: str | None, option: str = "--layers") -> str | None:
     """Check a layer spec's syntax ("0:8", "-4:", "0,2,5", "all") before any model is loaded; its
     range is checked against the model later."""

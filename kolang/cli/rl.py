@@ -9,14 +9,10 @@ import typer
 
 from kolang.cli._common import (
     MODEL_HELP,
-    data_arg,
-    layers_arg,
-    model_arg,
-    neurons_arg,
     progress,
     quiet_libraries,
     resumable,
-    run_arg,
+    run_args,
     say,
 )
 from kolang.cli.options import command
@@ -41,12 +37,7 @@ def _rl(
     """Train with GRPO: accuracy + language-consistency rewards, difficulty filtering, collapse monitor."""
     cfg = from_kwargs(RLConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                  "neurons": str(neurons) if neurons else None})
-    source = model_arg(model, cfg.revision)
-    data_arg(data)
-    if neurons is not None:
-        neurons_arg(neurons)
-    layers_arg(cfg.layers)
-    run_arg(out, "rl", resume)
+    source = run_args("rl", cfg, model, data, neurons, out, resume)
     say(f"rl: GRPO on {data}, {cfg.steps} steps, {cfg.prompts_per_step} prompts x {cfg.group_size} completions, "
         f"trainable {cfg.trainable}, from {source} → {out}")
     quiet_libraries()

@@ -9,14 +9,10 @@ import typer
 
 from kolang.cli._common import (
     MODEL_HELP,
-    data_arg,
-    layers_arg,
-    model_arg,
-    neurons_arg,
     progress,
     quiet_libraries,
     resumable,
-    run_arg,
+    run_args,
     say,
 )
 from kolang.cli.options import command
@@ -36,12 +32,7 @@ def _tune(
     """Fine-tune only the selected neurons of --layers (or a lora/full/random comparator) on SFT data."""
     cfg = from_kwargs(TuneConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                    "neurons": str(neurons) if neurons else None})
-    source = model_arg(model, cfg.revision)
-    data_arg(data)
-    if neurons is not None:
-        neurons_arg(neurons)
-    layers_arg(cfg.layers)
-    run_arg(out, "tune", resume)
+    source = run_args("tune", cfg, model, data, neurons, out, resume)
     say(f"tune: adapter {cfg.adapter}, layers {cfg.layers or 'the first quarter'}, {cfg.steps} steps of {source} "
         f"→ {out}")
     quiet_libraries()
