@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig
 
 from kolang.analysis.language import language_path
 from kolang.arch import resolve
@@ -51,7 +51,7 @@ from kolang.rl.rewards import (
 )
 from kolang.rl.rollout import Rollout, encode_prompts, generate, group_logprobs, token_logprobs
 from kolang.runs import digest, open_run
-from kolang.tuning.trainable import prepare
+from kolang.tuning.trainable import prepare, wrap
 
 # Fields of a metrics line that measure speed, not learning: they differ between identical runs.
 TIMING_FIELDS = ("step_time_s", "tokens_per_s", "elapsed_s")
@@ -93,7 +93,7 @@ def prepare_policy(model: torch.nn.Module, cfg: RLConfig) -> tuple[torch.nn.Modu
         model.requires_grad_(False)
         lc = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, target_modules="all-linear",
                         fan_in_fan_out=resolve(model).spec.conv1d)
-        pm = get_peft_model(model, lc)
+        pm = wrap(model, lc)
         return pm, [p for p in pm.parameters() if p.requires_grad]
 
     ns = NeuronSet.load(cfg.neurons, model=model)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,14 @@ def mlp_modules(model: nn.Module, layers: list[int]) -> list[str]:
     return sorted({name.rsplit(".", 1)[0] for layer in layers for name, *_ in mm.neuron_slices(layer)})
 
 
+def wrap(model: nn.Module, config: Any) -> nn.Module:
+    """`peft.get_peft_model`, without the FutureWarning PEFT triggers by reading transformers' renamed
+    `is_gradient_checkpointing` (not the user's concern)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
 def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None, *, seed: int = 0,
             lora_r: int = 8, train_bias: bool = False) -> Trainable:
     """Freeze `model` and make trainable what `kind` trains in `layers`."""
@@ -76,7 +85,7 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
     if kind == "lora":
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=mlp_modules(model, layers),
                          fan_in_fan_out=mm.spec.conv1d)
-        pm = get_peft_model(model, cfg)
+        pm = wrap(model, cfg)
         return Trainable(pm, [p for p in pm.parameters() if p.requires_grad])
     if neurons is None:
         raise ConfigError(f"--adapter {kind} needs a neuron set (--neurons DIR)")
@@ -88,5 +97,5 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
         gm = GradientMask(model, nd, train_bias=train_bias)
         return Trainable(model, gm.parameters(), nd, gm)
 
-    pm = get_peft_model(model, NeuronConfig.from_neurons(nd, train_bias=train_bias))
+    pm = wrap(model, NeuronConfig.from_neurons(nd, train_bias=train_bias))
     return Trainable(pm, [p for p in pm.parameters() if p.requires_grad], nd)
