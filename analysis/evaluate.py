@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from kolang.analysis.config import EvalConfig
+from kolang.analysis.intervals import interval
 from kolang.analysis.language import language_path, language_ratio
 from kolang.batching import IGNORE, completion_batch, completion_nll
 from kolang.config import to_dict
@@ -125,15 +125,6 @@ def problem_records(problems: Sequence[Problem], lang: str) -> list[dict[str, An
 # --- kolang eval -----------------------------------------------------------------------------------
 
 
-def interval(values: Sequence[float], resamples: int, seed: int) -> dict[str, float | None]:
-    """The mean of per-problem `values` and its bootstrap 95% interval (percentiles of `resamples` means)."""
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
-    if len(v) == 0:
-        return {"value": None, "low": None, "high": None}
-    idx = np.random.default_rng(seed).integers(0, len(v), size=(resamples, len(v)))  # (B, n) problems drawn
-    means = v[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"value": float(v.mean()), "low": float(low), "high": float(high)}
 
 
 def _mean(xs: Sequence[Any]) -> float | None:
