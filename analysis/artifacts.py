@@ -17,6 +17,7 @@ ARTIFACTS = {
     "metrics.jsonl": "metrics",
     "drift.jsonl": "drift",
     "experiment.json": "experiment",
+    "eval.json": "eval",
 }
 
 # Every report.html carries this tag in its head: an existing file is replaced only when it has it.
@@ -44,3 +45,8 @@ def is_report(path: Path) -> bool:
             return REPORT_MARK in f.read(4096)
     except OSError:
         return False
+
+
+def artifact_names() -> str:
+    """The artifact file names, for messages that say what was looked for."""
+    return ", ".join(ARTIFACTS)

@@ -4,13 +4,19 @@ command line lists their options without importing it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Optional
 
+from kolang.analysis.language import target_scripts
+from kolang.data.schemas import SCHEMAS
 from kolang.errors import ConfigError
 
 VALIDATION_FILES = ("validation.json", "validation.html")  # what `kolang validate --out` writes
 DRIFT_FILE = "drift.jsonl"  # one JSON line a measurement, in a run folder or `kolang drift --out`
 DRIFT_FILES = (DRIFT_FILE, "drift.html")  # what `kolang drift --out` writes
+EVAL_FILE, COMPLETIONS_FILE = "eval.json", "completions.jsonl"
+EVAL_FILES = (EVAL_FILE, COMPLETIONS_FILE)  # what `kolang eval --out` writes
 
 
 # On the organism's GRPO loop (the demo's RL stage: 8 prompts x G=6, 64 tokens, 2 CPU threads) a step
@@ -73,3 +79,53 @@ class ValidateConfig:
             raise ConfigError(f"--max-texts must be ≥ 1 (texts read per language), got {self.max_texts}")
         if self.max_length < 2 or self.token_budget < self.max_length:
             raise ConfigError("need --max-length ≥ 2 and --token-budget ≥ --max-length")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How `kolang eval` measures a model on a problem set."""
+
+    target: str = "ko"
+    """Language whose share of the thought and of the answer is measured (ko, en, fr, uk, zh, ja …)."""
+    samples: int = 4
+    """Sampled completions a problem (k of avg@k and pass@k)."""
+    temperature: float = 0.6
+    """Sampling temperature of the sampled completions (DeepSeek-R1 evaluates at 0.6, top-p 0.95)."""
+    top_p: float = 0.95
+    """Nucleus mass of the sampled completions."""
+    greedy: bool = True
+    """Also decode one greedy completion a problem."""
+    max_new_tokens: int = 512
+    """New tokens a completion at most; one that reaches it counts as truncated."""
+    batch_size: int = 64
+    """Completions generated at once (a problem's samples share one prompt prefill)."""
+    seed: int = 0
+    """Seed of the sampling and of the bootstrap."""
+    thinking: Optional[bool] = None
+    """Qwen3's enable_thinking flag for the chat template (default: the template's own)."""
+    bootstrap: int = 1000
+    """Bootstrap resamples of the problems for each 95% interval."""
+    schema: str = "auto"
+    """Fields of the data: auto, kolang (prompt, answer), gsm8k (question, answer with #### N), mgsm (question,
+    answer_number), hrm8k (question, answer), math (problem, solution with \\boxed{})."""
+    lang: Optional[str] = None
+    """Language of the prompts of records without a lang field (sets are reported per lang)."""
+    limit: Optional[int] = None
+    """Evaluate the first this many problems only."""
+
+    def __post_init__(self) -> None:
+        target_scripts(self.target)  # an unknown target is refused before any model loads
+        if self.samples < 1:
+            raise ConfigError(f"--samples must be at least 1 (the k of avg@k and pass@k), got {self.samples}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"--temperature must be > 0 (greedy decoding is --greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"--top-p must lie in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ConfigError("--max-new-tokens and --batch-size must be at least 1")
+        if self.bootstrap < 100:
+            raise ConfigError(f"--bootstrap needs at least 100 resamples for a 95% interval, got {self.bootstrap}")
+        if self.schema not in SCHEMAS:
+            raise ConfigError(f"--schema must be one of {', '.join(SCHEMAS)}, got '{self.schema}'")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")

@@ -32,6 +32,7 @@ from kolang.data.sentences import parallel_sentences
 from kolang.data.tasks import discovery_records, generate
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.io import append_jsonl
+from kolang.models import resident
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.select import REGISTRY, get_method, select_neurons
 from kolang.neurons.stats import ActivationStats, collect_stats
@@ -111,7 +112,8 @@ def effective_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, boo
     An adapted layer's weight is reported under the plain layer's name (`…gate_proj.weight`, not
     `…base_layer.weight`) as `base + sum of active adapters' get_delta_weight`, so the names match
     `ModelMap.neuron_slices` and a LoRA or sparse-neuron run is measured like a full one. Adapter
-    bias deltas (the sparse adapter's optional bias) are not folded in.
+    bias deltas (the sparse adapter's optional bias) are not folded in. Weights a device map
+    offloaded to the CPU or disk are read back from there.
     """
     base = base_model(model)
     tuned: list[str] = []
@@ -122,7 +124,7 @@ def effective_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, boo
         inner = mod.get_base_layer()
         adapters_train = any(p.requires_grad for n, p in mod.named_parameters() if "base_layer" not in n)
         for pname, p in inner.named_parameters(recurse=False):
-            w = p.detach()
+            w = resident(inner, pname)
             if pname == "weight":
                 merged = set(getattr(mod, "merged_adapters", []))
                 for a in mod.active_adapters:
@@ -135,7 +137,8 @@ def effective_weights(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, boo
             yield f"{mname}.{pname}", w, p.requires_grad or adapters_train
     for name, p in base.named_parameters():
         if not any(name.startswith(t) for t in tuned):
-            yield name, p.detach(), p.requires_grad
+            owner, _, pname = name.rpartition(".")
+            yield name, resident(base.get_submodule(owner), pname), p.requires_grad
 
 
 # ---- the tracker ---------------------------------------------------------------------------------------
@@ -364,7 +367,8 @@ class DriftTracker:
         """Re-collect, re-select and compare with the start; appends the record to `out` if set and returns it."""
         if not self.started:
             raise ConfigError("call DriftTracker.start(model) before training, so drift has a starting point")
-        self.ns.check(base_model(model))  # a later model of another shape than the start is refused, not misread
+        # a later model of another shape than the start is refused, not misread; other weights are the point of drift
+        self.ns.check(base_model(model), note=False)
         t0 = time.perf_counter()
         stats, mask, scores = self._observe(model)
         rec = self._record(step, stats, mask, scores, model)

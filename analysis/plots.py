@@ -12,7 +12,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PREFERRED = ("reward", "accuracy", "target_share", "kept_fraction", "loss", "kl", "clip_fraction", "lr")
+PREFERRED = ("reward", "accuracy", "target_share", "target_share_thought", "target_share_answer", "kept_fraction", "loss",
+             "kl", "clip_fraction", "lr")
 
 
 def flatten_numeric(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -204,4 +205,24 @@ def probes_figure(result: dict[str, Any]):
                             f"{result['n_train']} train / {result['n_test']} test tokens)",
                       xaxis_title="layer", yaxis_title="accuracy", yaxis_range=[0, 1.02],
                       xaxis_dtick=1 if len(layers) <= 40 else None)
+    return fig
+
+
+def eval_figure(result: dict[str, Any]):
+    """Accuracy of each prompt set of an eval.json (greedy, avg@k, pass@k) with its 95% interval as error bars."""
+    sets = result["sets"]
+    names = list(sets)
+    fig = go.Figure()
+    k = next(iter(sets.values()))["sampled"]["k"] if sets else 0
+    for label, mode, key in (("greedy", "greedy", "accuracy"), (f"avg@{k}", "sampled", "accuracy"),
+                             (f"pass@{k}", "sampled", "pass@k")):
+        rates = [sets[n].get(mode, {}).get(key) or {} for n in names]
+        if not any(r.get("value") is not None for r in rates):
+            continue
+        value = [r.get("value") for r in rates]
+        fig.add_bar(x=names, y=value, name=label, error_y=dict(
+            type="data", symmetric=False, array=[(r["high"] - r["value"]) if r.get("value") is not None else 0 for r in rates],
+            arrayminus=[(r["value"] - r["low"]) if r.get("value") is not None else 0 for r in rates]))
+    fig.update_layout(barmode="group", title="accuracy by prompt set (95% bootstrap intervals)", yaxis_range=[0, 1],
+                      yaxis_title="accuracy", height=380)
     return fig

@@ -24,7 +24,7 @@ from kolang.arch import resolve
 from kolang.batching import encoded_batches
 from kolang.errors import DataError
 from kolang.neurons.hooks import capture_mlp
-from kolang.neurons.intervene import as_index
+from kolang.neurons.neuronset import neuron_index
 
 
 @dataclass
@@ -83,7 +83,7 @@ def token_values(model: nn.Module, tokenizer: Any, text: str, neurons: Any = Non
     """
 
     mm = resolve(model)
-    index = as_index(neurons) if neurons is not None else None
+    index = neuron_index(neurons) if neurons is not None else None
     if hasattr(neurons, "check"):
         neurons.check(mm)
     out: dict[int, torch.Tensor] = {}

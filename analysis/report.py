@@ -3,7 +3,7 @@
 A run folder of `kolang demo` holds `neurons/`, `validate/`, `tune/`, `rl/` …; a user may point the
 report at any one of them, or at a folder of their own. Each artifact is recognised by its file
 name (`neurons.json`, `validation.json`, `metrics.jsonl`, `drift.jsonl`, `logit_lens.json`,
-`probes.json`, `experiment.json`) and rendered as its own section, so a report shows what exists
+`probes.json`, `experiment.json`, `eval.json`) and rendered as its own section, so a report shows what exists
 and says what could not be read. plotly.js is inlined once, so the file opens offline.
 """
 
@@ -21,6 +21,7 @@ from kolang.analysis.artifacts import ARTIFACTS, REPORT_MARK, find_artifacts, is
 from kolang.analysis.plots import (
     curves_figure,
     drift_figure,
+    eval_figure,
     flatten_numeric,
     logit_lens_figure,
     metrics_figure,
@@ -35,6 +36,7 @@ from kolang.neurons.neuronset import NeuronSet
 SECTION_TITLES = {
     "neurons": "Neuron sets", "validation": "Causal validation (ablation)", "logit_lens": "Logit lens",
     "probes": "Language probes", "metrics": "Training curves", "drift": "Neuron drift", "experiment": "Experiments",
+    "eval": "Evaluation",
 }
 # Metrics shown first (and always in this order) when a run logs them: the quantities the GRPO
 # stage is judged by, then the optimisation ones.
@@ -180,8 +182,40 @@ def _experiment(page: _Page, path: Path) -> None:
         page.fig(curves_figure(data["curves"]))
 
 
+def _rate(r: Any) -> str:
+    """A rate of eval.json as "value [low, high]"."""
+    if not isinstance(r, dict) or r.get("value") is None:
+        return "—"
+    return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def eval_rows(sets: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """One table row a prompt set of eval.json (and a row a level or subject under it)."""
+    rows = []
+    for name, s in sets.items():
+        g, k = s.get("greedy", {}), s["sampled"]
+        rows.append({"set": prefix + name, "n": s["n"], "greedy accuracy": _rate(g.get("accuracy")),
+                     f"avg@{k['k']}": _rate(k["accuracy"]), f"pass@{k['k']}": _rate(k["pass@k"]),
+                     "thought share": _rate(k["target_share_thought"]), "answer share": _rate(k["target_share_answer"]),
+                     "tokens": _rate(k["tokens"]), "truncated": _rate(k["truncation_rate"]),
+                     "thought closed": _rate(k["thought_closed_rate"])})
+        for key in ("by_level", "by_subject"):
+            rows += eval_rows(s.get(key, {}), f"{prefix}{name} · {key[3:]} ")
+    return rows
+
+
+def _eval(page: _Page, path: Path) -> None:
+    result = _read_json(path)
+    cfg = result.get("config", {})
+    page.note(f"{result.get('model', '?')} on {result.get('data', '?')}: {result['n']} problems; {cfg.get('samples')} "
+              f"samples at temperature {cfg.get('temperature')}; {result['target']} share measured by "
+              f"{result['language_path']} (sampled completions); 95% bootstrap intervals over problems")
+    page.add(table_html(eval_rows(result["sets"])))
+    page.fig(eval_figure(result))
+
+
 RENDERERS = {"neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,
-             "metrics": _metrics, "drift": _drift, "experiment": _experiment}
+             "metrics": _metrics, "drift": _drift, "experiment": _experiment, "eval": _eval}
 
 STYLE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of a library's error message (or its type's name), short enough for a one-line answer."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 class KolangError(Exception):
     """Base class: something about the user's input is wrong, and the message says what to do."""
 
@@ -41,3 +47,9 @@ class OutputError(KolangError):
 
 class Interrupted(KolangError):
     """The user stopped a run (Ctrl-C); the message says how to resume it. The CLI exits with status 130."""
+
+
+class KolangNote(UserWarning):
+    """Something the user should know that does not stop the run (a neuron set read on other weights of the
+    same shape, the cache standing in for an unreachable Hub); issued with `warnings.warn`, the CLI prints it
+    as one `kolang: note:` line."""

@@ -126,3 +126,13 @@ def sample(model: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, st
         logits = model(input_ids=tok[:, None], attention_mask=mask, position_ids=last[:, None],
                        **with_cache(model, cache), use_cache=True).logits[:, -1, :]
     return result[:, :width].cpu()
+
+
+def stopped_at(ids: torch.Tensor, stop_ids: Iterable[int]) -> tuple[list[int], list[bool]]:
+    """For rows of `sample`'s output (N, C): the tokens each holds before its first stop token, and whether
+    it never stopped (cut at the length limit)."""
+    stops = torch.tensor(sorted(set(int(s) for s in stop_ids)), dtype=ids.dtype)
+    is_stop = torch.isin(ids, stops)  # (N, C)
+    truncated = ~is_stop.any(dim=1)
+    lengths = torch.where(truncated, ids.shape[1], is_stop.long().argmax(dim=1))
+    return lengths.tolist(), truncated.tolist()

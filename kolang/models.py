@@ -1,9 +1,10 @@
-"""Loading a model and the tokenizer its directory declares, from a local folder or a live object."""
+"""Loading a model and the tokenizer its folder declares, from a local folder, a hub id or a live object."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import transformers
 from torch import nn
 
 from kolang.arch import spec_for
-from kolang.errors import ConfigError, ModelError
+from kolang.errors import ConfigError, ModelError, first_line
+from kolang.hub import ModelSource, fetch, locate
+from kolang.loading import parse_device_map
 
 # What a Hugging Face model directory (weights, config, tokenizer) and a PEFT adapter directory hold,
 # as `fnmatch` patterns: a folder of only these is one kolang may replace with a newer save of its own.
@@ -77,7 +80,7 @@ def load_tokenizer(path: str | Path) -> transformers.PreTrainedTokenizerBase:
             return transformers.PreTrainedTokenizerFast.from_pretrained(str(path))
         return transformers.AutoTokenizer.from_pretrained(str(path))
     except Exception as e:  # tokenizers and sentencepiece raise their own types for files of another kind
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        first = first_line(e, 160)
         raise ModelError(f"cannot load the tokenizer in {path}"
                          + (f" as {declared}" if declared else "") + f": {first}") from None
 
@@ -95,50 +98,99 @@ def check_encodes(tokenizer: Any, sample: str = "Hello 안녕하세요") -> None
 
 
 def load_model(
-    model: str | Path | nn.Module,
+    model: str | Path | ModelSource | nn.Module,
     tokenizer: Any = None,
     dtype: str | torch.dtype | None = "auto",
     device: str | torch.device | None = None,
+    *,
+    revision: str | None = None,
+    device_map: str | dict[str, int | str] | None = None,
+    offload_folder: str | Path | None = None,
+    attn_implementation: str | None = None,
 ) -> tuple[nn.Module, Any]:
-    """Return `(model, tokenizer)` in eval mode from a local HF directory or a model object.
+    """Return `(model, tokenizer)` in eval mode from a local HF folder, a hub id at `revision` (see
+    `kolang.hub.locate`; downloaded into the Hugging Face cache if need be), or a model object.
 
-    A directory must hold `config.json`; the tokenizer is loaded from it with `load_tokenizer`.
-    `dtype` is "auto" (what the checkpoint says), a name like "bf16", or a torch dtype.
+    The folder must hold `config.json`; the tokenizer is the class it declares (`load_tokenizer`).
+    `dtype` is "auto" (what the checkpoint says), a name like "bf16", or a torch dtype. `device_map`
+    ("auto", another strategy, or `{module: device}`) spreads the weights over devices, the CPU and the
+    disk (`offload_folder`) with accelerate's hooks instead of moving the model to `device`.
     """
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ModelError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}")
         dtype = DTYPES[dtype]
     if isinstance(model, nn.Module):
+        if revision or device_map is not None or attn_implementation:
+            raise ConfigError("revision, device_map and attn_implementation apply when a model is read from disk or "
+                              "the Hub; this model object is already loaded")
         if dtype is not None:
             model = model.to(dtype)
         if device is not None:
             model = model.to(pick_device(device))
         return model.eval(), tokenizer
-    path = Path(model)
-    if path.is_file():
-        raise ModelError(f"{path} is a file; give the model's folder (the one holding config.json)")
-    if not path.is_dir():
-        raise ModelError(f"model folder {path} does not exist")
-    if not (path / "config.json").is_file():
-        raise ModelError(f"{path} has no config.json; pass a Hugging Face model directory")
+    if device is not None and device_map is not None:
+        raise ConfigError("give a device or a device map, not both (--device or --device-map)")
+    target = pick_device(device) if device_map is None else None  # a bad --device is answered before any download
+    source = locate(model, revision, option="model")
+    path = fetch(source).absolute()
     try:
         config = transformers.AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot read {path / 'config.json'}: {e}") from e
 
     spec_for(config.model_type)  # refuse unmapped architectures before reading weights
+    kwargs: dict[str, Any] = {"dtype": dtype if dtype is not None else "auto"}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if device_map is not None:
+        kwargs["device_map"] = check_device_map(parse_device_map(device_map))
+        if offload_folder is not None:
+            kwargs["offload_folder"] = str(offload_folder)
     try:
-        hf = transformers.AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=dtype if dtype is not None else "auto"
-        )
+        hf = transformers.AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except Exception as e:  # safetensors, torch and transformers raise many types for damaged or foreign weights
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        first = first_line(e)
+        if attn_implementation and re.search(r"attention|attn", str(e), re.I):
+            raise ModelError(f"attn_implementation {attn_implementation} cannot be used with {source} ({first})") \
+                from None
+        if device_map is not None and re.search(r"device_map|offload|disk|memory", str(e), re.I):
+            raise ModelError(f"the device map {device_map} cannot place {source} ({first})") from None
         raise ModelError(f"cannot load the model weights in {path} ({type(e).__name__}: {first}); are the files "
                          "complete?") from None
-    hf = hf.to(pick_device(device)).eval()
+    if target is not None:  # under a device map accelerate's hooks own placement; moving the model would undo it
+        hf = hf.to(target)
+    hf = hf.eval()
     tok = tokenizer if tokenizer is not None else load_tokenizer(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     check_encodes(tok)
     return hf, tok
+
+
+def check_device_map(device_map: str | dict[str, int | str] | None) -> str | dict[str, int | str] | None:
+    """`device_map` if every GPU it names exists on this machine, else `ConfigError` saying how many there are."""
+    if not isinstance(device_map, dict):
+        return device_map
+    for module, device in device_map.items():
+        kind, _, index = str(device).partition(":")
+        if isinstance(device, int) or kind == "cuda":
+            n = torch.cuda.device_count()
+            i = device if isinstance(device, int) else int(index or 0)
+            if i >= n:
+                raise ConfigError(f"device map: '{module}' goes to GPU {i}, but this machine has {n} CUDA device(s)")
+    return device_map
+
+
+
+def resident(module: nn.Module, name: str) -> torch.Tensor:
+    """`module`'s own parameter `name`, detached; where a device map offloaded it to the CPU or disk (the module
+    then holds a meta tensor), the weight accelerate's hook reads back for each forward pass."""
+    param = getattr(module, name).detach()
+    if param.device.type == "meta":
+        hook = getattr(module, "_hf_hook", None)
+        for h in getattr(hook, "hooks", None) or [hook]:  # a SequentialHook chains several
+            weights = getattr(h, "weights_map", None)
+            if weights is not None and name in weights:
+                return weights[name].to(param.dtype)
+    return param

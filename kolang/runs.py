@@ -4,8 +4,8 @@ A run folder's `config.json` names its kind (`"kolang_run": "tune"`), the resolv
 digest of the data. A new run goes into a missing or empty folder; a folder that holds anything
 else is refused (a model, a home folder, another kind of run), and so is a finished or started run
 without `resume`. A run that never completed a step is simply started again. Resuming compares the
-options (all but those that may change) and the data digest, so a resumed run never silently
-continues on other batches.
+options (all but those that may change), the data digest and, for a model named by hub id, the
+commit it resolved to, so a resumed run never silently continues on other batches or other weights.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kolang.errors import RunDirError
+from kolang.hub import describe, same_source
 from kolang.io import atomic_write_json, check_writable, json_text, read_jsonl
 
 CONFIG = "config.json"
@@ -71,12 +72,13 @@ def started(run: Path, checkpoints: Collection[Path]) -> bool:
 
 
 def open_run(run: Path, kind: str, resolved: dict[str, Any], *, resume: bool, checkpoints: Collection[Path],
-             may_change: Collection[str] = (), force: bool = False) -> Opened:
+             may_change: Collection[str] = (), force: bool = False, defaults: dict[str, Any] | None = None) -> Opened:
     """Decide whether `run` starts or resumes a `kind` run with config `resolved`; call `commit()` on the result
     to write its config.json once resuming succeeded.
 
     `checkpoints` are the run's complete checkpoints (none for a new folder); `may_change` names the
-    options a resume may change. Raises `RunDirError` for anything that must not be written over.
+    options a resume may change; `defaults` are the options' defaults, so an option added to kolang
+    since the run started reads as unchanged when it keeps its default. Raises `RunDirError` for anything that must not be written over.
     """
     check_writable(run)
     resolved = {"kolang_run": kind, **resolved}
@@ -94,14 +96,19 @@ def open_run(run: Path, kind: str, resolved: dict[str, Any], *, resume: bool, ch
         elif not resume:
             raise RunDirError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
         else:
-            diff = sorted(k for k in set(old["config"]) | set(resolved["config"])
-                          if old["config"].get(k) != resolved["config"].get(k) and k not in may_change)
+            before = {**{k: v for k, v in (defaults or {}).items() if k not in old["config"]}, **old["config"]}
+            diff = sorted(k for k in set(before) | set(resolved["config"])
+                          if before.get(k) != resolved["config"].get(k) and k not in may_change)
             if diff and not force:
                 raise RunDirError(f"{run} was started with other options ({', '.join(diff)}); resume with the same "
                                   "ones" + (" or pass --force" if kind == "rl" else ""))
             if old.get("data_sha256") not in (None, resolved.get("data_sha256")):
                 raise RunDirError(f"the data changed since {run} was started (its digest differs), so a resumed run "
                                   "would continue on other batches; restore the data or start a new run")
+            was, now = old.get("source") or {}, resolved.get("source") or {}
+            if was.get("revision") and now.get("revision") and not same_source(was, now) and not force:
+                raise RunDirError(f"{run} was started from {describe(was)} and the model now resolves to "
+                                  f"{describe(now)} (the branch moved); resume with --revision {was['revision']}")
     elif run.exists() and any(run.iterdir()):
         raise RunDirError(f"{run} exists and is not a kolang run folder; choose another --out")
     elif resume:

@@ -14,7 +14,7 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from tokenizers.pre_tokenizers import ByteLevel
 
-from kolang.arch import resolve
+from kolang.arch import REGISTRY, resolve
 
 BYTE_TOKENIZER_SPECIALS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>")
 
@@ -37,31 +37,27 @@ VOCAB = 256 + len(BYTE_TOKENIZER_SPECIALS)
 
 
 def tiny_config(family: str, layers: int = 2, hidden: int = 32, width: int = 64, vocab: int = VOCAB) -> transformers.PretrainedConfig:
-    """A small config of `family` (a kolang family name or a HF model_type)."""
-    common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                  eos_token_id=256, pad_token_id=257, bos_token_id=None, tie_word_embeddings=False)
-    family = family.lower()
-    if family in ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3"):
-        name = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "olmo": "Olmo",
-                "olmo2": "Olmo2", "gemma": "Gemma", "gemma2": "Gemma2", "gemma3": "Gemma3Text",
-                "gemma3_text": "Gemma3Text", "phi3": "Phi3"}[family]
-        extra = {"head_dim": hidden // 4} if family.startswith(("gemma", "qwen3")) else {}
-        if family == "phi3":
-            common.pop("num_key_value_heads")
-            extra["num_key_value_heads"] = 4
-        return getattr(transformers, f"{name}Config")(**common, **extra)
-    if family == "gpt2":
-        return transformers.GPT2Config(vocab_size=vocab, n_embd=hidden, n_inner=width, n_layer=layers, n_head=4,
-                                       n_positions=256, eos_token_id=256, bos_token_id=256, pad_token_id=257)
-    if family in ("gpt_neox", "neox"):
-        return transformers.GPTNeoXConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=width,
-                                          num_hidden_layers=layers, num_attention_heads=4, max_position_embeddings=256,
-                                          eos_token_id=256, pad_token_id=257, bos_token_id=256)
-    raise ValueError(f"no tiny config for '{family}'")
+    """A small config of `family` (a HF model_type or a kolang family name), built from the architecture
+    registry: adding a family to `kolang/arch/` adds its tiny model here too."""
+    model_type = family.lower()
+    if model_type not in REGISTRY:
+        by_family = [t for t in TINY_FAMILIES if REGISTRY[t].family == model_type]
+        if not by_family:
+            raise ValueError(f"no tiny config for '{family}'; known: {', '.join(TINY_FAMILIES)}")
+        model_type = by_family[0]
+    spec = REGISTRY[model_type]
+    fields: dict = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=width, num_hidden_layers=layers,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4, max_position_embeddings=256,
+                        eos_token_id=256, pad_token_id=257, bos_token_id=None, tie_word_embeddings=False)
+    fields.update(spec.tiny)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if "n_inner" in fields:  # GPT-2's name for the MLP width
+        fields["n_inner"] = width
+    return transformers.AutoConfig.for_model(model_type, **fields)
 
 
-TINY_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "olmo", "olmo2", "gemma", "gemma2", "gemma3_text", "phi3", "gpt2", "gpt_neox")
+# One tiny model per model_type the registry maps (the contract tests run over all of them).
+TINY_FAMILIES = tuple(t for t, spec in REGISTRY.items() if t in (spec.tiny_types or spec.model_types))
 
 
 def tiny_model(family: str = "qwen2", seed: int = 0, **kw) -> transformers.PreTrainedModel:

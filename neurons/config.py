@@ -14,6 +14,16 @@ JSON_NAME = "neurons.json"
 TENSORS_NAME = "neurons.safetensors"
 
 
+def validate_strategy(top_fraction: float | None, per_layer: int | None) -> None:
+    """Raise `ConfigError` for a fraction outside (0, 1], a quota below 1, or both given at once."""
+    if top_fraction is not None and per_layer is not None:
+        raise ConfigError("give top_fraction or per_layer (--top-fraction, --per-layer), not both")
+    if top_fraction is not None and not 0.0 < float(top_fraction) <= 1.0:
+        raise ConfigError(f"top_fraction (--top-fraction) must lie in (0, 1], got {top_fraction}")
+    if per_layer is not None and (isinstance(per_layer, bool) or int(per_layer) != per_layer or per_layer < 1):
+        raise ConfigError(f"per_layer (--per-layer) must be a positive integer, got {per_layer}")
+
+
 @dataclass(frozen=True)
 class DiscoverConfig:
     """How `kolang discover` finds a language's neurons."""
@@ -43,12 +53,7 @@ class DiscoverConfig:
     ap's direction (top, bottom or both)."""
 
     def __post_init__(self) -> None:
-        if self.top_fraction is not None and not 0 < self.top_fraction <= 1:
-            raise ConfigError(f"--top-fraction must lie in (0, 1], got {self.top_fraction}")
-        if self.per_layer is not None and self.per_layer < 1:
-            raise ConfigError(f"--per-layer must be ≥ 1, got {self.per_layer}")
-        if self.top_fraction is not None and self.per_layer is not None:
-            raise ConfigError("give --top-fraction or --per-layer, not both")
+        validate_strategy(self.top_fraction, self.per_layer)
         if self.target in self.reference:
             raise ConfigError(f"the target '{self.target}' is also a reference language")
         if self.max_length < 2 or self.token_budget < self.max_length:

@@ -15,19 +15,9 @@ from torch import nn
 
 from kolang.arch import resolve
 from kolang.neurons.hooks import edit_mlp
+from kolang.neurons.neuronset import neuron_index
 
 Neurons = Any  # a NeuronSet, or a mapping layer -> indices
-
-
-def as_index(neurons: Neurons) -> dict[int, torch.Tensor]:
-    """Layer -> int64 index tensor from a NeuronSet or a plain mapping; empty layers dropped."""
-    mapping: Mapping = getattr(neurons, "neurons", neurons)
-    out = {}
-    for layer, idx in mapping.items():
-        t = torch.as_tensor(idx, dtype=torch.long).flatten()
-        if t.numel():
-            out[int(layer)] = t
-    return out
 
 
 @contextmanager
@@ -39,7 +29,7 @@ def set_neurons(model: nn.Module, neurons: Neurons, value: float | Mapping[int, 
     target language's median); `scale` multiplies instead. The model is restored on exit.
     """
     mm = resolve(model)
-    index = as_index(neurons)
+    index = neuron_index(neurons)
     if hasattr(neurons, "check"):
         neurons.check(mm)
     cache: dict[tuple[int, torch.device], torch.Tensor] = {}

@@ -4,14 +4,16 @@ The artifact is a directory: `neurons.json` (readable: format version, the model
 method, languages, parameters, counts and `"neurons": {"<layer>": [indices]}`) and
 `neurons.safetensors` (the method's per-neuron scores and the activation statistics behind them).
 A set is refused by a model whose fingerprint (family, layer count, MLP width, hidden size)
-differs. Sets also convert to the RUCAIBox LAPE `activation_mask` format and name their hook
-sites in TransformerLens and nnsight.
+differs; one found in other weights of the same shape (the fingerprint's `source`: hub id and
+commit, or folder) is accepted with a note. Sets also convert to the RUCAIBox LAPE
+`activation_mask` format and name their hook sites in TransformerLens and nnsight.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kolang.arch import resolve
-from kolang.errors import NeuronSetError
+from kolang.errors import KolangNote, NeuronSetError
+from kolang.hub import describe, same_source
 from kolang.io import atomic_dir, atomic_write_bytes, atomic_write_json, holds_only
 from kolang.layers import as_layers
 from kolang.neurons.config import JSON_NAME, TENSORS_NAME
@@ -41,6 +44,10 @@ def fingerprint_of(model_or_map: Any) -> dict[str, Any]:
     return resolve(_unwrap(model_or_map)).fingerprint()
 
 
+def _without_source(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fingerprint.items() if k != "source"}
+
+
 def _unwrap(model: Any) -> Any:
     """The torch module behind an nnsight `LanguageModel`/`Envoy` (kept as `_module`), else `model` itself."""
     if isinstance(model, torch.nn.Module):
@@ -49,11 +56,25 @@ def _unwrap(model: Any) -> Any:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
-def _as_index_tensor(layer: int, values: Any) -> torch.Tensor:
-    t = torch.as_tensor(values if not isinstance(values, torch.Tensor) else values.detach().cpu())
-    if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
-        raise NeuronSetError(f"layer {layer}: neuron indices must be integers, got {t.dtype}")
-    return torch.unique(t.to(torch.int64).flatten())  # sorted
+def neuron_index(neurons: Any) -> dict[int, torch.Tensor]:
+    """`{layer: sorted unique int64 indices}` (empty layers dropped) of a `NeuronSet`, a `{layer: indices}`
+    mapping, or its JSON form with string layers: the one reading of "which neurons" every stage shares."""
+    raw = getattr(neurons, "neurons", neurons)
+    if not isinstance(raw, Mapping):
+        raise NeuronSetError(f"expected a NeuronSet or a {{layer: indices}} mapping, got {type(neurons).__name__}")
+    out: dict[int, torch.Tensor] = {}
+    for key, values in raw.items():
+        try:
+            layer = int(key)
+        except (TypeError, ValueError):
+            raise NeuronSetError(f"layer {key!r} is not a layer number") from None
+        t = torch.as_tensor(values if not isinstance(values, torch.Tensor) else values.detach().cpu())
+        if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
+            raise NeuronSetError(f"layer {layer}: neuron indices must be integers, got {t.dtype}")
+        t = torch.unique(t.to(torch.int64).flatten())  # sorted
+        if t.numel():
+            out[layer] = t
+    return dict(sorted(out.items()))
 
 
 class NeuronSet:
@@ -65,10 +86,7 @@ class NeuronSet:
         self.fingerprint = dict(fingerprint)
         L, W = self.fingerprint.get("num_layers"), self.fingerprint.get("mlp_width")
         self.neurons: dict[int, torch.Tensor] = {}
-        for layer in sorted(int(k) for k in neurons):
-            idx = _as_index_tensor(layer, neurons[layer] if layer in neurons else neurons[str(layer)])
-            if idx.numel() == 0:
-                continue
+        for layer, idx in neuron_index(neurons).items():
             if layer < 0 or (L is not None and layer >= L):
                 raise NeuronSetError(f"layer {layer} is out of range for a model with {L} layers")
             if int(idx[0]) < 0 or (W is not None and int(idx[-1]) >= W):
@@ -92,10 +110,11 @@ class NeuronSet:
                 f"target={self.target!r}, model={self.fingerprint.get('family')})")
 
     def __eq__(self, other: object) -> bool:
-        """Same neurons in the same model (the method and scores are not compared)."""
+        """Same neurons in a model of the same fingerprint (the method, scores and weights' source are not compared)."""
         if not isinstance(other, NeuronSet):
             return NotImplemented
-        return (self.fingerprint == other.fingerprint and self.neurons.keys() == other.neurons.keys()
+        return (_without_source(self.fingerprint) == _without_source(other.fingerprint)
+                and self.neurons.keys() == other.neurons.keys()
                 and all(torch.equal(v, other.neurons[k]) for k, v in self.neurons.items()))
 
     def counts(self) -> dict[int, int]:
@@ -120,14 +139,26 @@ class NeuronSet:
             out[layer, idx] = True
         return out
 
-    def check(self, model_or_map: Any) -> None:
-        """Raise `NeuronSetError` naming every fingerprint field that differs from `model_or_map`'s."""
+    def check(self, model_or_map: Any, note: bool = True) -> str | None:
+        """Raise `NeuronSetError` naming every shape field that differs from `model_or_map`'s fingerprint.
+
+        Other weights of the same shape (another revision, a fine-tune) are accepted: the one-line note
+        naming both sources is returned and, if `note`, issued as a `KolangNote` warning (once per text).
+        """
         other = fingerprint_of(model_or_map)
         diffs = [f"{label}: set {self.fingerprint[k]!r} vs model {other[k]!r}" for k, label in CHECKED_KEYS
                  if self.fingerprint.get(k) is not None and other.get(k) is not None and self.fingerprint[k] != other[k]]
         if diffs:
             raise NeuronSetError("this neuron set was found in another model (" + "; ".join(diffs) +
                                  "); run discovery on this model")
+        mine, theirs = self.fingerprint.get("source"), other.get("source")
+        if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping) or same_source(mine, theirs):
+            return None  # sets written before sources were recorded, and models built in memory, carry none
+        text = (f"the neuron set was found in {describe(mine)} and is used on {describe(theirs)}, other weights of "
+                "the same shape")
+        if note:
+            warnings.warn(text, KolangNote, stacklevel=1)  # one location, so each text is shown once
+        return text
 
     # ---- derived sets ------------------------------------------------------------------------
     def _derived(self, neurons: Mapping[int, torch.Tensor], **changes: Any) -> "NeuronSet":

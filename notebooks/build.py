@@ -29,10 +29,17 @@ NEURONS = os.environ.get("KOLANG_NOTEBOOK_NEURONS", "")
 METHOD = "contrast"
 DEVICE = None  # "cuda", "cpu" … (None: CUDA when present)
 
+from pathlib import Path
+
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from IPython.display import display
+
+# Figures as plotly's mime bundle (Jupyter) and as HTML with plotly.js inlined, so an HTML export
+# (jupyter nbconvert --to html) shows them offline too.
+pio.renderers.default = "plotly_mimetype+notebook"
 
 from kolang.models import load_model, set_threads
 from kolang.pipeline.organism import build as build_organism
@@ -168,71 +175,101 @@ INTERVENTIONS = [
     ("md", '''
 # Korean neurons: interventions
 
-Ablate, scale or set the Korean neurons while the model generates, and watch the language of its
-answer change. Each intervention is a context manager (`kolang.neurons.intervene`) that edits the
-neuron values in the selected columns only and restores the model on exit.
+Ablate, damp, amplify or pin the Korean neurons while the model answers Korean word problems, and
+measure what changes: the Korean share of its reasoning and its accuracy, over 100 held-out
+problems, each with a bootstrap 95% interval. Each intervention is a context manager
+(`kolang.neurons.intervene`) that edits the neuron values in the selected columns only and restores
+the model on exit; `kolang.analysis.interventions.measure_interventions` runs them all. The same
+measurement runs on the base model and on a model whose Korean neurons were tuned (`kolang tune`):
+the language of the reasoning may live in those neurons in one and not in the other.
 '''),
     ("code", SETUP),
     ("code", NEURON_SET),
     ("code", '''
-from contextlib import nullcontext
-
-import pandas as pd
-
-from kolang.analysis.evaluate import generate_completions
-from kolang.analysis.language import language_ratio
+from kolang.analysis.config import EvalConfig
+from kolang.analysis.evaluate import problem_records
+from kolang.analysis.interventions import INTERVENTIONS, measure_interventions
 from kolang.data.tasks import generate
-from kolang.neurons.intervene import ablate, scale, set_neurons
 
-QUESTION = generate(1, seed=3)[0].question["ko"]
-MAX_NEW_TOKENS = 48
-# Per layer, the Korean mean value of each selected neuron: "set" pins the neurons where Korean text puts them.
-if ko.stats is not None:
-    ko_mean = {layer: ko.stats.mean()[layer, ko.stats.lang_index("ko"), idx] for layer, idx in ko.neurons.items()}
-else:  # a set saved without statistics: pin to a constant instead
-    ko_mean = {layer: torch.ones(len(idx)) for layer, idx in ko.neurons.items()}
-CONDITIONS = {
-    "none": lambda: nullcontext(),
-    "ablate (0)": lambda: ablate(model, ko),
-    "scale ×0.5": lambda: scale(model, ko, 0.5),
-    "scale ×4": lambda: scale(model, ko, 4.0),
-    "set to Korean mean": lambda: set_neurons(model, ko, ko_mean),
-    "set to 4 × Korean mean": lambda: set_neurons(model, ko, {layer: 4 * v for layer, v in ko_mean.items()}),
-}
-
-
-def answer(condition: str, question: str = QUESTION) -> str:
-    with CONDITIONS[condition]():
-        return generate_completions(model, tok, [question], max_new_tokens=MAX_NEW_TOKENS)[0]
-
-
-print(QUESTION)
+N_PROBLEMS = 100
+records = problem_records(generate(N_PROBLEMS, seed=3, held_out=True), "ko")  # never trained on
+# greedy, and one sample at temperature 1 (where a small change of the neurons can still show)
+cfg = EvalConfig(target="ko", samples=1, temperature=1.0, top_p=1.0, max_new_tokens=64, bootstrap=1000)
+results = {"base": measure_interventions(model, tok, ko, records, cfg)}
 '''),
     ("code", '''
-rows = []
-for name in CONDITIONS:
-    text = answer(name)
-    rows.append({"condition": name, "Korean share": language_ratio(text, "ko"), "completion": text})
-table = pd.DataFrame(rows)
-display(table)
-fig = go.Figure(go.Bar(x=table["condition"], y=table["Korean share"].fillna(0)))
-fig.update_layout(title="share of Hangul letters in the answer", yaxis_range=[0, 1], height=360)
+import tempfile
+
+# A model with the Korean neurons of its early layers tuned on Korean solutions: `KOLANG_NOTEBOOK_TUNED`
+# (e.g. the demo's tune/merged folder), or tuned here in a few seconds.
+TUNED = os.environ.get("KOLANG_NOTEBOOK_TUNED", "")
+if not TUNED:
+    from kolang.data.io import write_jsonl
+    from kolang.data.tasks import sft_records
+    from kolang.tuning.config import TuneConfig
+    from kolang.tuning.sft import default_layers, tune
+
+    work = Path(tempfile.mkdtemp())
+    write_jsonl(work / "sft.jsonl", sft_records(generate(400, seed=7, held_out=False), "ko", "ko"))
+    early = default_layers(model.config.num_hidden_layers)
+    ko.restrict(early).save(work / "neurons")
+    TUNED = tune(TuneConfig(model=str(model_dir), data=str(work / "sft.jsonl"), out=str(work / "tune"),
+                            neurons=str(work / "neurons"), layers=f"0:{len(early)}", steps=100, batch_size=16,
+                            lr=1e-3, merge=True))["merged"]
+tuned, tuned_tok = load_model(TUNED, device=DEVICE)
+results["tuned"] = measure_interventions(tuned, tuned_tok, ko, records, cfg)
+'''),
+    ("code", '''
+import pandas as pd
+from plotly.subplots import make_subplots
+
+from kolang.analysis.interventions import interventions_table, moved_language
+
+display(pd.DataFrame(interventions_table(results)))
+fig = make_subplots(rows=1, cols=2, subplot_titles=("Korean share of the reasoning (greedy)", "accuracy (greedy)"))
+for m, r in results.items():
+    cond = r["conditions"]
+    for col, q in ((1, "target_share"), (2, "accuracy")):
+        v = [cond[n]["greedy"][q] for n in INTERVENTIONS]
+        fig.add_bar(x=list(INTERVENTIONS), y=[x["value"] or 0 for x in v], name=m, legendgroup=m, showlegend=col == 1,
+                    error_y=dict(type="data", symmetric=False, array=[(x["high"] or 0) - (x["value"] or 0) for x in v],
+                                 arrayminus=[(x["value"] or 0) - (x["low"] or 0) for x in v]), row=1, col=col)
+fig.update_layout(barmode="group", height=420, title=f"{N_PROBLEMS} Korean problems, 95% intervals")
+fig.update_yaxes(range=[0, 1.05])
 fig.show()
+'''),
+    ("code", '''
+# The finding, whichever way it falls: does any intervention move the language of the reasoning?
+for m, r in results.items():
+    none, moved = r["conditions"]["none"]["greedy"]["target_share"], moved_language(r)
+    print(f"{m}: Korean share {none['value'] or 0:.2f} without intervention; "
+          + (f"moved outside its interval by: {', '.join(moved)}" if moved else
+             "no intervention moved it outside its interval: in this model the language of the reasoning does "
+             "not live in these neurons alone"))
 '''),
     ("md", "## Try it: pick an intervention and a strength"),
     ("code", '''
-def intervene(question: str, mode: str, value: float):
-    ctx = {"none": lambda: nullcontext(), "ablate": lambda: ablate(model, ko), "scale": lambda: scale(model, ko, value),
-           "set": lambda: set_neurons(model, ko, value)}[mode]
+from contextlib import nullcontext
+
+from kolang.analysis.evaluate import generate_completions
+from kolang.analysis.language import language_ratio
+from kolang.neurons.intervene import ablate, scale, set_neurons
+
+
+def intervene(question: str, mode: str, value: float, on: str):
+    m, t = (model, tok) if on == "base" else (tuned, tuned_tok)
+    ctx = {"none": lambda: nullcontext(), "ablate": lambda: ablate(m, ko), "scale": lambda: scale(m, ko, value),
+           "set": lambda: set_neurons(m, ko, value)}[mode]
     with ctx():
-        text = generate_completions(model, tok, [question], max_new_tokens=MAX_NEW_TOKENS)[0]
+        text = generate_completions(m, t, [question], max_new_tokens=64)[0]
     share = language_ratio(text, "ko")
-    print(f"[{mode} {value:g}] Korean share: {'—' if share is None else f'{share:.2f}'}\\n{text}")
+    print(f"[{on}, {mode} {value:g}] Korean share: {'—' if share is None else f'{share:.2f}'}\\n{text}")
 
 
-widgets.interact(intervene, question=widgets.Text(value=QUESTION, layout=widgets.Layout(width="80%")),
+widgets.interact(intervene, question=widgets.Text(value=records[0]["prompt"], layout=widgets.Layout(width="80%")),
                  mode=widgets.Dropdown(options=["none", "ablate", "scale", "set"], value="scale"),
-                 value=widgets.FloatSlider(value=4.0, min=-4.0, max=8.0, step=0.5));
+                 value=widgets.FloatSlider(value=4.0, min=-4.0, max=8.0, step=0.5),
+                 on=widgets.Dropdown(options=["base", "tuned"], value="tuned"));
 '''),
 ]
 

@@ -16,24 +16,29 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+from kolang.data.thought import PARTS
 from kolang.errors import ConfigError
+from kolang.loading import SourceConfig
 
 TRAINABLE = ("full", "lora", "neurons")
 SCALES = ("group", "batch", "none")  # advantage scaling (kolang.rl.advantages)
 AGGREGATIONS = ("token", "sequence", "constant")  # loss aggregation (kolang.rl.loss)
 COLLAPSE_ACTIONS = ("warn", "stop", "rollback")
+COLLAPSE_SHARES = ("reward", "thought", "answer")  # which metrics.jsonl share the collapse monitor bounds
 
-# Options that may change when a run is resumed: how long and how it runs, and where its folder and data
-# now live (the data digest in config.json must still match).
-RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data")
+# Options that may change when a run is resumed: how long and how it runs, where its folder and data now
+# live (the data digest in config.json must still match), and the revision naming its start (the commit
+# it resolves to must still match).
+RESUMABLE_CHANGES = ("steps", "device", "threads", "force", "collapse_action", "drift_every", "out", "data",
+                     "revision")
 
 
 @dataclass(frozen=True)
-class RLConfig:
+class RLConfig(SourceConfig):
     """Everything a `kolang rl` run depends on; saved resolved in the run's config.json."""
 
     model: str = field(default="", metadata={"cli": False})
-    """Hugging Face model directory to train."""
+    """Model to train: a Hugging Face folder, or a hub id at --revision."""
     data: str = field(default="", metadata={"cli": False})
     """RL data: JSONL of {"prompt", "answer", "lang"} records."""
     out: str = field(default="", metadata={"cli": False})
@@ -109,6 +114,14 @@ class RLConfig:
     """Weight of the language-consistency reward."""
     format_weight: float = 0.0
     """Weight of the answer-format reward."""
+    think_format_weight: float = 0.0
+    """Weight of the think-format reward: one closed, non-empty <think> block followed by an answer."""
+    language_part: str = "thought"
+    """What the language reward scores: thought (the <think> block, or the reasoning of a completion without
+    one), answer (what follows the block), or both."""
+    thinking: Optional[bool] = None
+    """Qwen3's enable_thinking flag for the chat template (default: the template's own); templates without
+    the flag ignore it."""
     language_mode: str = "continuous"
     """Language reward: continuous (target share of letters) or threshold (1 above --language-threshold)."""
     language_threshold: float = 0.9
@@ -131,6 +144,9 @@ class RLConfig:
     """Collapse bound: the target-language share of the reasoning must stay at least this."""
     collapse_max_drop: Optional[float] = None
     """Collapse bound: the share may fall at most this much below its first-step value."""
+    collapse_share: str = "reward"
+    """Share the collapse bounds apply to: reward (what the language reward scores, `target_share`), thought
+    (`target_share_thought`) or answer (`target_share_answer`)."""
     collapse_action: str = "warn"
     """On collapse: warn, stop, or rollback (restore the best checkpoint's weights and stop)."""
     seed: int = 0
@@ -145,6 +161,8 @@ class RLConfig:
     """Resume even when the run directory was made with other options."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ConfigError(msg)
@@ -170,7 +188,9 @@ class RLConfig:
         need(self.language_mode in ("continuous", "threshold"), "--language-mode must be continuous or threshold")
         need(self.judge_kind in ("lm", "classifier"), "--judge-kind must be lm or classifier")
         need(self.judge_mode in ("gate", "calibrate", "score"), "--judge-mode must be gate, calibrate or score")
+        need(self.language_part in PARTS, f"--language-part must be one of {', '.join(PARTS)}")
+        need(self.collapse_share in COLLAPSE_SHARES, f"--collapse-share must be one of {', '.join(COLLAPSE_SHARES)}")
         need(self.collapse_action in COLLAPSE_ACTIONS, f"--collapse-action must be one of {', '.join(COLLAPSE_ACTIONS)}")
         need(self.dtype in ("auto", "float32", "fp32", "bf16", "bfloat16"), "--dtype must be auto, float32 or bf16")
-        weights = (self.accuracy_weight, self.language_weight, self.format_weight)
+        weights = (self.accuracy_weight, self.language_weight, self.format_weight, self.think_format_weight)
         need(any(w != 0 for w in weights), "at least one reward weight must be non-zero")

@@ -20,7 +20,6 @@ from kolang.io import append_jsonl, read_jsonl, trim_jsonl
 from kolang.neurons.neuronset import NeuronSet
 
 
-
 def _open_log(tracker: DriftTracker, path: Path, step: int) -> None:
     """Point `tracker` at `path`, dropping lines of steps >= `step` and writing the step-0 line if none is left."""
     trim_jsonl(path, step)

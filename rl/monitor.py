@@ -2,8 +2,10 @@
 
 Under RL on answer accuracy alone, reasoning drifts to the language the model reasons best in
 (cross-lingual collapse, Park et al. 2025, arXiv:2506.05850). The monitor tracks, each step, the
-target-language share of the reasoning for target-language prompts, and reports a collapse when
-the share falls below a bound or drops by a set amount from its first-step value.
+target-language share of the thought for target-language prompts, and reports a collapse when the
+share falls below a bound or drops by a set amount from its first-step value. A reasoning model can
+answer in Korean while it thinks in English, so the shares of thought and of answer are measured
+apart (`kolang.data.thought`), and the monitor bounds whichever one it is given.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kolang.analysis.language import language_ratio, target_scripts
-from kolang.rl.rewards import split_reasoning
+from kolang.data.thought import split_thought
 
 
-def target_share(texts: Sequence[str], langs: Sequence[str | None], target: str) -> float | None:
-    """Mean target-language share of the reasoning of completions whose prompt is in `target`.
+def target_share(texts: Sequence[str], langs: Sequence[str | None], target: str, part: str = "thought",
+                 opened: bool | None = None) -> float | None:
+    """Mean target-language share of one part ("thought", "answer", "both": `thought.Split.part`) of the
+    completions whose prompt is in `target`.
 
     Records without a language count as target-language prompts; completions with no letters
     left after stripping are skipped. None when nothing was measured.
@@ -27,7 +31,7 @@ def target_share(texts: Sequence[str], langs: Sequence[str | None], target: str)
     for text, lang in zip(texts, langs):
         if lang is not None and set(target_scripts(lang)) != want:
             continue
-        r = language_ratio(split_reasoning(text)[0], target)
+        r = language_ratio(split_thought(text, opened).part(part), target)
         if r is not None:
             shares.append(r)
     return sum(shares) / len(shares) if shares else None

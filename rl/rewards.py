@@ -1,89 +1,60 @@
-"""Rule rewards for GRPO: answer accuracy, language consistency of the reasoning, format.
+"""Rule rewards for GRPO: answer accuracy, language consistency of the thought, answer format, thought format.
 
 Every reward is a callable with TRL's signature, `reward(prompts, completions, **columns) ->
 list[float]`, and a `__name__`, so the same objects run in kolang's loop and in
-`trl.GRPOTrainer` unchanged. Completions may be strings or chat message lists.
+`trl.GRPOTrainer` unchanged. Completions may be strings or chat message lists. A reasoning model's
+completion is split into its thought (`<think>…</think>`) and its answer (`kolang.data.thought`):
+accuracy reads the answer, the language reward the thought (or the answer, or both), the
+think-format reward the structure; a completion without a block is all answer, its reasoning the thought.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import re
-import zlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from math_verify import parse, verify
-
-from kolang.analysis.language import script_counts, script_share, strip_nonlinguistic, target_scripts
+from kolang.analysis.language import language_path, language_pieces, script_counts, target_letters, target_scripts
+from kolang.data.answers import ANSWER_LINES, final_statement, find_statements
+from kolang.data.grading import is_correct
+from kolang.data.thought import PARTS, split_thought
 from kolang.errors import ConfigError, RewardError
+from kolang.rl.guards import Guards, degenerate, drop_copied, drop_repeated_words
 
 RewardFn = Callable[..., list]
 
-# --- completions and answer lines ---------------------------------------------------------------
+# --- completions and prompts ---------------------------------------------------------------------
+
+
+def _content(message: dict) -> str:
+    content = message.get("content", "")
+    if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def _messages(value: Any, what: str) -> list[dict]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [m for m in value if isinstance(m, dict)]
+    raise RewardError(f"a {what} must be a string or a list of chat messages, got {type(value).__name__}")
 
 
 def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the last assistant message of a chat list."""
     if isinstance(completion, str):
         return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    if isinstance(completion, (list, tuple)):
-        msgs = [m for m in completion if isinstance(m, dict)]
-        asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
-        if not asst:
-            return ""
-        content = asst[-1].get("content", "")
-        if isinstance(content, list):  # multimodal-style parts: [{"type": "text", "text": ...}]
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content or "")
-    raise RewardError(f"a completion must be a string or a list of chat messages, got {type(completion).__name__}")
+    msgs = _messages(completion, "completion")
+    asst = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
+    return _content(asst[-1]) if asst else ""
 
 
-# kolang's task answer statements, "The answer is N." and "답은 N입니다.", which end a solution as
-# its last sentence (kolang.data.tasks). An answer may hold dots only inside numbers ("3.5").
-_ANS = r"(?P<ans>(?:[^\n.]|\.(?=\d))+?)"
-_SENTENCE_START = r"(?:^|(?<=[.!?])[ \t]+)"
-ANSWER_LINES: dict[str, re.Pattern] = {
-    "en": re.compile(rf"{_SENTENCE_START}The answer is[ \t]+{_ANS}[ \t]*\.?[ \t]*$", re.M),
-    "ko": re.compile(rf"{_SENTENCE_START}답은[ \t]*{_ANS}[ \t]*입니다[ \t]*\.?[ \t]*$", re.M),
-}
-# Looser forms anywhere in a sentence ("따라서 답은 7입니다"), used to read an answer and to count
-# answer statements, never to grant the format reward.
-_LOOSE = (
-    re.compile(rf"[Tt]he (?:final )?answer is:?[ \t]*{_ANS}[ \t]*(?:\.|$)", re.M),
-    re.compile(rf"답은[ \t]*{_ANS}[ \t]*입니다"),
-)
-
-
-def _answer_match(text: str) -> re.Match | None:
-    """The last answer statement in `text` (sentence-final forms first, then looser ones)."""
-    for patterns in (tuple(ANSWER_LINES.values()), _LOOSE):
-        found = [m for p in patterns for m in p.finditer(text)]
-        if found:
-            return max(found, key=lambda m: m.start())
-    return None
-
-
-def extract_answer(text: str) -> str | None:
-    """The answer of a kolang answer line (`The answer is N.` / `답은 N입니다.`), else None.
-
-    Reads the same lines as `kolang.data.tasks.extract_answer` but returns any answer text
-    (fractions, decimals, expressions), where the task generator's reader keeps integers only.
-    """
-    m = _answer_match(text)
-    return m.group("ans").strip() if m else None
-
-
-def split_reasoning(text: str) -> tuple[str, str | None]:
-    """Split a completion into (reasoning, answer): the reasoning is the text without its answer line."""
-    m = _answer_match(text)
-    if m is None:
-        return text, None
-    return text[: m.start()] + text[m.end():], m.group("ans").strip()
+def prompt_text(prompt: Any) -> str:
+    """The text of one prompt: a string, or every system and user message of a chat list."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt or ""
+    return "\n".join(_content(m) for m in _messages(prompt, "prompt") if m.get("role", "user") != "assistant")
 
 
 def _column(columns: dict, name: str, n: int, reward: str) -> list:
@@ -99,131 +70,103 @@ def _column(columns: dict, name: str, n: int, reward: str) -> list:
 # --- accuracy ----------------------------------------------------------------------------------
 
 
-class _DropTimeoutNotice(logging.Filter):
-    # math-verify warns on every call when its signal.alarm timeout is off; off the main thread it
-    # must be off (signals only reach the main thread), so the notice is noise.
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Timeout is disabled" not in record.getMessage()
-
-
-for _name in ("math_verify.parser", "math_verify.grader"):
-    logging.getLogger(_name).addFilter(_DropTimeoutNotice())
-
-
 class AccuracyReward:
-    """1.0 when the completion's answer equals the record's `answer` column (math-verify), else 0.0.
+    """1.0 when the one value the answer part of a completion states equals the record's `answer`, else 0.0.
 
-    The answer is read from kolang's answer line when there is one, else math-verify extracts it
-    from the whole completion (`\\boxed{}`, last expression), as TRL's `accuracy_reward` does.
+    The answer part is what follows the thought block (the whole completion without one; nothing when
+    the block never closes). Its answer is read by `kolang.data.answers`: the final answer statement or
+    `\\boxed{}`, else the last sentence that holds a number. Several values (a hedge, a list of digits)
+    or a malformed number ("3,5") score 0. Numbers compare exactly (0.5 = 1/2 = \\frac{1}{2}, 1,234 =
+    1234, 12개 = 12); when either side is an expression (\\sqrt{2}, 2\\pi) math-verify decides
+    (`kolang.data.grading`). `opened=True` says the prompts end inside an open `<think>` block.
     """
 
     __name__ = "accuracy"
 
-    def __init__(self, column: str = "answer") -> None:
-        self.column = column
-
-    @staticmethod
-    def _parse(text: str) -> list:
-
-        # Timeouts use signal.alarm, which only works on the main thread; TRL may call rewards
-        # from worker threads, so they are disabled (math-verify README).
-        return parse(text, parsing_timeout=None)
+    def __init__(self, column: str = "answer", opened: bool | None = None) -> None:
+        self.column, self.opened = column, opened
 
     def score(self, completion: str, gold: Any) -> float:
         """Score one completion text against one gold answer."""
-
-        gold_s = str(gold).strip()
-        answer = extract_answer(completion)
-        pred_text = answer if answer is not None else completion
-        if answer is not None and _norm(answer) == _norm(gold_s):
-            return 1.0
-        gold_p = self._parse(gold_s) or self._parse(f"${gold_s}$")
-        pred_p = self._parse(pred_text) if answer is None else (self._parse(pred_text) or self._parse(f"${pred_text}$"))
-        if not gold_p or not pred_p:
-            return 0.0
-        return 1.0 if verify(gold_p, pred_p, timeout_seconds=None) else 0.0
+        return float(is_correct(split_thought(completion, self.opened).answer, gold))
 
     def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         golds = _column(columns, self.column, len(completions), self.__name__)
         return [self.score(completion_text(c), g) for c, g in zip(completions, golds)]
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"[\s,]", "", s).rstrip(".").lower()
-
-
 # --- language consistency ------------------------------------------------------------------------
 
 
-def degenerate(words: Sequence[str], raw: str, min_distinct: float, max_top_share: float,
-               ngram: int, max_ngram_share: float, min_compression: float) -> str | None:
-    """Why a text is degenerate repetition (a short reason), or None when it is not.
-
-    Cheap guards against reward hacking of a language reward by repeating one target-language word
-    or phrase: low distinct-word ratio, one word or n-gram dominating, or text zlib compresses
-    to almost nothing.
-    """
-    n = len(words)
-    if n >= 8:
-        if len(set(words)) / n < min_distinct:
-            return "low distinct-word ratio"
-        if Counter(words).most_common(1)[0][1] / n > max_top_share:
-            return "one word dominates"
-        if n >= 3 * ngram:
-            grams = Counter(tuple(words[i: i + ngram]) for i in range(n - ngram + 1))
-            if grams.most_common(1)[0][1] * ngram / n > max_ngram_share:
-                return "one n-gram dominates"
-    data = raw.encode("utf-8")
-    if len(data) >= 256 and len(zlib.compress(data, 9)) / len(data) < min_compression:
-        return "compresses too well"
-    return None
-
-
 class LanguageConsistencyReward:
-    """Share of the reasoning's letters in the target language, in [0, 1], guarded against hacks.
+    """Share of the thought's own letters in the target language, in [0, 1], guarded against hacks.
 
-    The final answer line is removed first, then code, math, markdown, numbers and symbols
-    (`strip_nonlinguistic`). Scores 0 when fewer than `min_letters` letters remain (pure math or
-    code, empty) or the text is degenerate repetition. `mode="continuous"` returns the share
-    (DeepSeek-R1's language-consistency reward, arXiv:2501.12948); `"threshold"` returns 1.0 when
-    the share reaches `threshold`, else 0.0. `target=None` reads each record's `lang` column.
+    `part` chooses what is scored: "thought" (the `<think>` block, or for a completion without one its
+    text without the final answer statement), "answer" (what follows the block, without its final
+    statement) or "both". Removed first: what a reader never sees (HTML comments, hidden elements,
+    invisible characters), code, math, markdown, numbers and symbols (`strip_nonlinguistic`), then the
+    spans copied from the prompt (`guards.drop_copied`): an echoed question is in the question's
+    language, not the model's. Scores 0 when fewer than `min_letters` letters remain (pure math or
+    code, empty, all copied) or the text is degenerate repetition (`guards.degenerate`). Letters are
+    counted by script, or sentence by sentence by a language identifier for targets that share their
+    script (`analysis.language.language_path`, reported by `path` and `explain`). `mode="continuous"`
+    returns the share (DeepSeek-R1's language-consistency reward, arXiv:2501.12948); `"threshold"`
+    returns 1.0 when the share reaches `threshold`, else 0.0. `target=None` reads each record's `lang`.
     """
 
     __name__ = "language"
 
     def __init__(self, target: str | None = "ko", min_letters: int = 5, mode: str = "continuous",
                  threshold: float = 0.9, min_distinct: float = 0.3, max_top_share: float = 0.5,
-                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12) -> None:
+                 ngram: int = 3, max_ngram_share: float = 0.6, min_compression: float = 0.12,
+                 guards: Guards | None = None, part: str = "thought", opened: bool | None = None) -> None:
         if mode not in ("continuous", "threshold"):
             raise ConfigError(f"language reward mode must be 'continuous' or 'threshold', not '{mode}'")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"language reward threshold must lie in [0, 1], got {threshold}")
+        if part not in PARTS:
+            raise ConfigError(f"language reward part must be one of {', '.join(PARTS)}, not '{part}'")
         if target is not None:
             target_scripts(target)  # validate early
         self.target, self.min_letters, self.mode, self.threshold = target, min_letters, mode, threshold
-        self.guards = dict(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
-                           max_ngram_share=max_ngram_share, min_compression=min_compression)
+        self.part, self.opened = part, opened
+        self.guards = guards or Guards(min_distinct=min_distinct, max_top_share=max_top_share, ngram=ngram,
+                                       max_ngram_share=max_ngram_share, min_compression=min_compression)
 
-    def explain(self, completion: str, target: str | None = None) -> tuple[float, str]:
-        """(score, reason) for one completion text; the reason says which guard fired, if any."""
-        reasoning, _ = split_reasoning(completion)
-        words = strip_nonlinguistic(reasoning).split()
-        counts = script_counts(" ".join(words))
-        letters = sum(counts.values())
-        if letters < self.min_letters:
-            return 0.0, f"fewer than {self.min_letters} letters"
-        why = degenerate(words, reasoning, **self.guards)
+    def path(self, target: str | None = None) -> str:
+        """How the share of `target` (default: the reward's) is measured: "script" or the identifier's name."""
+        return language_path(target or self.target or "ko")
+
+    def explain(self, completion: str, target: str | None = None, prompt: str = "") -> tuple[float, str]:
+        """(score, reason) for one completion text; the reason says which guard fired, if any, or the path
+        the share was measured by ("share by script")."""
+        target = target or self.target or "ko"
+        text = split_thought(completion, self.opened).part(self.part)
+        pieces = language_pieces(text, target)
+        own = [w for p in pieces if (w := drop_repeated_words(drop_copied(p, prompt) if prompt else p, self.guards))]
+        words = " ".join(own)
+        counts = script_counts(words)
+        if sum(counts.values()) < self.min_letters:
+            left_out = sum(script_counts(" ".join(pieces)).values()) >= self.min_letters
+            return 0.0, f"fewer than {self.min_letters} letters" + (" not copied or repeated" if left_out else "")
+        why = degenerate(words, text, self.guards)
         if why:
             return 0.0, why
-        share = script_share(counts, target_scripts(target or self.target or "ko")) or 0.0
+        hit, total = target_letters(own, target)
+        share = hit / total if total else 0.0
         if self.mode == "threshold":
-            return (1.0 if share >= self.threshold else 0.0), "threshold"
-        return share, "share"
+            return (1.0 if share >= self.threshold else 0.0), f"threshold by {self.path(target)}"
+        return share, f"share by {self.path(target)}"
 
-    def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+    def __call__(self, prompts: Sequence | None, completions: Sequence, **columns: Any) -> list[float]:
         targets = ([self.target] * len(completions) if self.target is not None
                    else _column(columns, "lang", len(completions), self.__name__))
-        return [self.explain(completion_text(c), t)[0] for c, t in zip(completions, targets)]
+        if prompts is None:
+            prompts = [""] * len(completions)
+        elif len(prompts) != len(completions):
+            raise RewardError(f"reward '{self.__name__}' got {len(prompts)} prompts for {len(completions)} completions")
+        return [self.explain(completion_text(c), t, prompt_text(p))[0]
+                for c, t, p in zip(completions, targets, prompts)]
 
 
 # --- format --------------------------------------------------------------------------------------
@@ -232,26 +175,30 @@ class LanguageConsistencyReward:
 class FormatReward:
     """1.0 for reasoning followed by exactly one answer statement, as the last sentence; else 0.0.
 
-    `lang` fixes the expected answer-line form ("en": `The answer is N.`, "ko": `답은 N입니다.`);
+    For a completion with a thought block, the answer part is checked and the thought counts as
+    reasoning. `lang` fixes the expected answer-line form ("en": `The answer is N.`, "ko": `답은 N입니다.`);
     None accepts either, "record" reads each record's `lang` column.
     """
 
     __name__ = "format"
 
-    def __init__(self, lang: str | None = None, min_reasoning_chars: int = 1) -> None:
+    def __init__(self, lang: str | None = None, min_reasoning_chars: int = 1, opened: bool | None = None) -> None:
         if lang not in (None, "record", *ANSWER_LINES):
             raise ConfigError(f"format reward lang must be one of {', '.join(ANSWER_LINES)}, 'record' or None")
-        self.lang, self.min_reasoning_chars = lang, min_reasoning_chars
+        self.lang, self.min_reasoning_chars, self.opened = lang, min_reasoning_chars, opened
 
     def score(self, text: str, lang: str | None) -> float:
         """Score one completion text."""
-        forms = [ANSWER_LINES[lang]] if lang in ANSWER_LINES else list(ANSWER_LINES.values())
-        final = [m for p in forms for m in p.finditer(text)]
-        statements = sum(1 for p in _LOOSE for _ in p.finditer(text))
-        if len(final) != 1 or statements != 1:
+        split = split_thought(text, self.opened)
+        text = split.answer
+        statements = [s for s in find_statements(text) if s.form != "boxed"]
+        if len(statements) != 1:
             return 0.0
-        m = final[0]
-        if text[m.end():].strip() or len(text[: m.start()].strip()) < self.min_reasoning_chars:
+        s = statements[0]
+        if not s.answer_line or (lang in ANSWER_LINES and s.form != lang):
+            return 0.0
+        reasoning = len(text[: s.start].strip()) + len(split.thought or "")
+        if text[s.end:].strip() or reasoning < self.min_reasoning_chars:
             return 0.0
         return 1.0
 
@@ -261,6 +208,30 @@ class FormatReward:
         else:
             langs = [self.lang] * len(completions)
         return [self.score(completion_text(c), lang) for c, lang in zip(completions, langs)]
+
+
+class ThinkFormatReward:
+    """1.0 for a completion that is one thought block, closed and not empty, followed by an answer; else 0.0.
+
+    The block is `<think>…</think>` (or a closing tag alone, when the prompt pre-filled the opening one,
+    as R1 templates do); the answer after it must state a value (an answer statement or `\\boxed{}`). A
+    block cut off at the length limit, a second block, an empty thought, or no block at all scores 0.
+    """
+
+    __name__ = "think_format"
+
+    def __init__(self, min_thought_chars: int = 1, opened: bool | None = None) -> None:
+        self.min_thought_chars, self.opened = min_thought_chars, opened
+
+    def score(self, text: str) -> float:
+        """Score one completion text."""
+        s = split_thought(text, self.opened)
+        ok = (s.closed and s.blocks == 1 and len(s.thought or "") >= self.min_thought_chars
+              and final_statement(s.answer) is not None)
+        return float(ok)
+
+    def __call__(self, prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+        return [self.score(completion_text(c)) for c in completions]
 
 
 # --- combination ---------------------------------------------------------------------------------

@@ -57,11 +57,12 @@ class Rollout:
         )
 
 
-def encode_prompts(tokenizer: Any, prompts: list[Any], max_length: int) -> list[list[int]]:
-    """Token ids of each prompt formatted with the chat template (kept: the last `max_length` ids)."""
+def encode_prompts(tokenizer: Any, prompts: list[Any], max_length: int, thinking: bool | None = None) -> list[list[int]]:
+    """Token ids of each prompt formatted with the chat template (kept: the last `max_length` ids);
+    `thinking` is the template's `enable_thinking` flag (`format_prompt`)."""
     out = []
     for p in prompts:
-        text = format_prompt(tokenizer, p)
+        text = format_prompt(tokenizer, p, thinking)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         out.append(ids[-max_length:])
     return out

@@ -22,7 +22,8 @@ from peft import PeftModel
 
 from kolang.checkpoint import load_trainable
 from kolang.config import from_kwargs
-from kolang.errors import ConfigError, RunDirError
+from kolang.errors import ConfigError, ModelError, RunDirError, first_line
+from kolang.hub import ModelSource, fetched, locate
 from kolang.models import load_model
 from kolang.rl import checkpoint as ckpt
 from kolang.rl.config import RLConfig
@@ -30,18 +31,22 @@ from kolang.rl.trainer import prepare_policy
 from kolang.runs import checkpoint_layout
 from kolang.tuning.adapter import register
 
-Loader = Callable[[Path], tuple[Any, Any]]
+Loader = Callable[[Any], tuple[Any, Any]]  # a model folder or ModelSource -> (model, tokenizer)
 
 
 
-def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+def _kolang_run(run: Path, base: ModelSource | None, load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
     """Start model, tokenizer and (step, label, model) for each checkpoint of a `kolang rl` run."""
     try:
         saved = json.loads((run / "config.json").read_text(encoding="utf-8"))["config"]
         cfg = from_kwargs(RLConfig, saved)
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise RunDirError(f"{run / 'config.json'} is not a kolang run config: {e}") from None
-    start = base or Path(cfg.model)
+    try:
+        start = base or locate(cfg.model, cfg.revision)
+    except ModelError as e:
+        raise RunDirError(f"{run} was trained from {cfg.model}, which cannot be found ({e}); pass it with --base") \
+            from None
     hf, tok = load(start)
     dirs = ckpt.checkpoint_dirs(run)
     if not dirs:
@@ -56,8 +61,9 @@ def _kolang_run(run: Path, base: Path | None, load: Any) -> tuple[Any, Any, Iter
     return hf, tok, steps()
 
 
-def _model_dirs(dirs: list[tuple[int, Path]], load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
-    """Start model, tokenizer and (step, label, model) for model directories; the first is the start."""
+def _model_dirs(dirs: list[tuple[int, Path | ModelSource]],
+                load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
+    """Start model, tokenizer and (step, label, model) for model folders or hub models; the first is the start."""
     hf, tok = load(dirs[0][1])
 
     def steps() -> Iterator[tuple[int, str, Any]]:
@@ -67,7 +73,7 @@ def _model_dirs(dirs: list[tuple[int, Path]], load: Any) -> tuple[Any, Any, Iter
     return hf, tok, steps()
 
 
-def _adapter_dirs(found: list[tuple[int, Path]], base: Path | None,
+def _adapter_dirs(found: list[tuple[int, Path]], base: ModelSource | None,
                   load: Any) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
     """Start model (the base), tokenizer and (step, label, base + adapter) for PEFT adapter-only checkpoints."""
 
@@ -79,10 +85,13 @@ def _adapter_dirs(found: list[tuple[int, Path]], base: Path | None,
             named = json.loads(first.read_text(encoding="utf-8")).get("base_model_name_or_path")
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
             raise RunDirError(f"{first} is not a PEFT adapter config: {e}") from None
-        base = Path(named) if named else None
-    if base is None or not (base / "config.json").is_file():
-        raise RunDirError(f"{found[0][1]} holds an adapter only and its base model ({base or 'not named'}) is not a "
-                          "local model directory; pass it with --base DIR")
+        try:
+            base = locate(named, option="its base model") if named else None
+        except ModelError as e:
+            raise RunDirError(f"{found[0][1]} holds an adapter only and {e}; pass the base with --base") from None
+        if base is None:
+            raise RunDirError(f"{found[0][1]} holds an adapter only and names no base model; pass it with --base")
+    base = fetched(base)  # one download, then every checkpoint reads the same local files
     hf, tok = load(base)
 
     def steps() -> Iterator[tuple[int, str, Any]]:
@@ -90,33 +99,30 @@ def _adapter_dirs(found: list[tuple[int, Path]], base: Path | None,
             try:
                 model = PeftModel.from_pretrained(load(base)[0], str(d))
             except (ValueError, KeyError, RuntimeError, OSError) as e:
-                raise RunDirError(f"cannot apply the adapter in {d} to {base}: {str(e).splitlines()[0]}") from None
+                raise RunDirError(f"cannot apply the adapter in {d} to {base}: {first_line(e)}") from None
             yield step, str(d), model.eval()
 
     return hf, tok, steps()
 
 
-def run_models(run: Path | None = None, models: Sequence[Path] = (), base: Path | None = None,
+def run_models(run: Path | None = None, models: Sequence[str | Path | ModelSource] = (),
+               base: str | Path | ModelSource | None = None,
                load: Loader = load_model) -> tuple[Any, Any, Iterator[tuple[int, str, Any]]]:
     """The start model, its tokenizer and (step, label, model) for every later checkpoint, in training order.
 
-    `run` is a `kolang rl` run directory or a HF/TRL `output_dir`; `models` lists model directories
-    instead (the first is the start). `load(path) -> (model, tokenizer)` loads one model directory.
+    `run` is a `kolang rl` run directory or a HF/TRL `output_dir`; `models` lists model folders or hub
+    ids instead (the first is the start). `load(model) -> (model, tokenizer)` loads one of them.
     """
     if run is not None and models:
         raise ConfigError("give --run or --models, not both")
     if run is None and not models:
         raise ConfigError("give a run directory (--run RUN) or model directories (--models A B …)")
-    models = [Path(m) for m in models]
     run = Path(run) if run is not None else None
-    base = Path(base) if base is not None else None
+    base = locate(base, option="--base") if base is not None else None
     if models:
         if len(models) < 2:
             raise ConfigError("--models needs at least two model directories: the start and a later one")
-        for m in models:
-            if not m.is_dir():
-                raise RunDirError(f"model directory {m} does not exist")
-        return _model_dirs(list(enumerate(models)), load)
+        return _model_dirs(list(enumerate(locate(m, option="--models") for m in models)), load)
     layout, found = checkpoint_layout(run)
     if layout == "kolang":
         return _kolang_run(run, base, load)

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig
 
+from kolang.analysis.language import language_path
 from kolang.arch import resolve
 from kolang.checkpoint import load_checkpoint, load_trainable
 from kolang.config import to_dict
+from kolang.data.chat import format_prompt
 from kolang.data.io import read_records
+from kolang.data.thought import opens_thought
 from kolang.errors import ConfigError, DataError, KolangError
 from kolang.io import append_jsonl, atomic_dir, holds_only, remove_stale_temps, trim_jsonl
 from kolang.layers import parse_layers
@@ -38,11 +41,24 @@ from kolang.rl.filtering import fill_batch, keep_groups
 from kolang.rl.judge import load_judge
 from kolang.rl.loss import micro_batch_loss
 from kolang.rl.monitor import CollapseMonitor, target_share
-from kolang.rl.rewards import AccuracyReward, FormatReward, LanguageConsistencyReward, WeightedReward, checked
-from kolang.rl.rollout import (Rollout, encode_prompts, generate, group_logprobs, shares_prompts_under_checkpointing,
-                               token_logprobs)
+from kolang.rl.rewards import (
+    AccuracyReward,
+    FormatReward,
+    LanguageConsistencyReward,
+    ThinkFormatReward,
+    WeightedReward,
+    checked,
+)
+from kolang.rl.rollout import (
+    Rollout,
+    encode_prompts,
+    generate,
+    group_logprobs,
+    shares_prompts_under_checkpointing,
+    token_logprobs,
+)
 from kolang.runs import digest, open_run
-from kolang.tuning.trainable import prepare
+from kolang.tuning.trainable import prepare, wrap
 
 # Fields of a metrics line that measure speed, not learning: they differ between identical runs.
 TIMING_FIELDS = ("step_time_s", "tokens_per_s", "elapsed_s")
@@ -59,17 +75,19 @@ def check_records(records: Sequence[dict[str, Any]], source: str = "data") -> No
             raise DataError(f"{source}: record {n} has an empty 'answer'")
 
 
-def default_rewards(cfg: RLConfig, device: Any = None) -> WeightedReward:
-    """Accuracy, language consistency and format rewards weighted as `cfg` says (plus the judge)."""
-    acc = AccuracyReward()
-    lang = LanguageConsistencyReward(cfg.target, cfg.language_min_letters, cfg.language_mode, cfg.language_threshold)
-    fns: list[Any] = [acc, lang, FormatReward()]
-    weights = [cfg.accuracy_weight, cfg.language_weight, cfg.format_weight]
+def default_rewards(cfg: RLConfig, device: Any = None, opened: bool | None = None) -> WeightedReward:
+    """Accuracy, language consistency, answer-format and think-format rewards weighted as `cfg` says (plus
+    the judge); `opened` says whether the chat template pre-fills an open `<think>` block."""
+    acc = AccuracyReward(opened=opened)
+    lang = LanguageConsistencyReward(cfg.target, cfg.language_min_letters, cfg.language_mode, cfg.language_threshold,
+                                     part=cfg.language_part, opened=opened)
+    fns: list[Any] = [acc, lang, FormatReward(opened=opened), ThinkFormatReward(opened=opened)]
+    weights = [cfg.accuracy_weight, cfg.language_weight, cfg.format_weight, cfg.think_format_weight]
     if cfg.judge:
         # The judge takes the accuracy weight: it gates or calibrates accuracy, or replaces it (score).
         fns.append(load_judge(cfg.judge, cfg.judge_kind, cfg.judge_mode, acc if cfg.judge_mode != "score" else None,
                               device=device))
-        weights = [0.0, cfg.language_weight, cfg.format_weight, cfg.accuracy_weight]
+        weights = [0.0, *weights[1:], cfg.accuracy_weight]
     return WeightedReward(fns, weights)
 
 
@@ -82,7 +100,7 @@ def prepare_policy(model: torch.nn.Module, cfg: RLConfig) -> tuple[torch.nn.Modu
         model.requires_grad_(False)
         lc = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, target_modules="all-linear",
                         fan_in_fan_out=resolve(model).spec.conv1d)
-        pm = get_peft_model(model, lc)
+        pm = wrap(model, lc)
         return pm, [p for p in pm.parameters() if p.requires_grad]
 
     ns = NeuronSet.load(cfg.neurons, model=model)
@@ -110,9 +128,11 @@ class GRPOTrainer:
         check_records(self.records, cfg.data or "records")
         device = pick_device(cfg.device)
         dtype = cfg.dtype if cfg.dtype != "auto" else ("bf16" if device.type == "cuda" else "float32")
-        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device)
+        hf, self.tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=dtype, device=device,
+                                  **({} if model is not None else cfg.source_kwargs()))
         if self.tok is None:
             raise ConfigError("pass the tokenizer with the model object")
+        self.source = resolve(hf).fingerprint().get("source")  # the commit a hub id resolved to, kept for resume
         self.device = device
         torch.manual_seed(cfg.seed)
         self.ref = None
@@ -126,7 +146,8 @@ class GRPOTrainer:
                 hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model, self.params = prepare_policy(hf, cfg)
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.reward = rewards if rewards is not None else default_rewards(cfg, device)
+        self.opened = opens_thought(format_prompt(self.tok, "?", cfg.thinking))  # the template pre-fills <think>
+        self.reward = rewards if rewards is not None else default_rewards(cfg, device, self.opened or None)
         named = dict(zip(self.reward.names, self.reward.rewards))
         self.accuracy = named.get("accuracy") or AccuracyReward()
         self.sampler = ckpt.PromptSampler(len(self.records), cfg.seed)
@@ -140,10 +161,12 @@ class GRPOTrainer:
     def _open_run(self, resume: bool) -> None:
         resolved = {"config": to_dict(self.cfg), "data_sha256": digest(self.records), "records": len(self.records),
                     "rewards": self.reward.names, "reward_weights": self.reward.weights,
-                    "trainable_params": sum(p.numel() for p in self.params)}
+                    "language_path": language_path(self.cfg.target), "thought_prefilled": self.opened,
+                    "trainable_params": sum(p.numel() for p in self.params), "source": self.source}
         remove_stale_temps(self.run / ckpt.CKPT_DIR)  # checkpoint writes cut short by a killed run
         dirs = ckpt.checkpoint_dirs(self.run)
         opened = open_run(self.run, "rl", resolved, resume=resume, checkpoints=dirs, may_change=RESUMABLE_CHANGES,
+                          defaults=to_dict(RLConfig()),
                           force=self.cfg.force)
         self.note = opened.note
         if opened.resuming and dirs:
@@ -165,7 +188,8 @@ class GRPOTrainer:
     def _prompts(self, idx: list[int]) -> list[list[int]]:
         for i in idx:
             if i not in self._prompt_ids:
-                self._prompt_ids[i] = encode_prompts(self.tok, [self.records[i]["prompt"]], self.cfg.max_prompt_length)[0]
+                self._prompt_ids[i] = encode_prompts(self.tok, [self.records[i]["prompt"]], self.cfg.max_prompt_length,
+                                                     self.cfg.thinking)[0]
         return [self._prompt_ids[i] for i in idx]
 
     def _sample(self, n: int, round_: int, seen: dict[str, list]) -> tuple[list[tuple], torch.Tensor]:
@@ -257,13 +281,28 @@ class GRPOTrainer:
         stats["clip_fraction"] = stats["clip_low"] + stats["clip_high"]
         return stats
 
+    def _shares(self, texts: list[str], langs: list[str | None]) -> dict[str, float | None]:
+        """Target-language shares of the step's completions: `target_share` of what the language reward scores
+        (`--language-part`), and `target_share_thought` / `target_share_answer` of each part."""
+        cfg, opened = self.cfg, self.opened or None
+        out = {f"target_share_{part}": target_share(texts, langs, cfg.target, part, opened) for part in ("thought", "answer")}
+        part = cfg.language_part
+        out["target_share"] = out[f"target_share_{part}"] if part != "both" else target_share(texts, langs, cfg.target,
+                                                                                               part, opened)
+        return {"target_share": out.pop("target_share"), **out}
+
+    def _collapse_share(self, metrics: dict[str, Any]) -> float | None:
+        """The share the collapse monitor bounds (`--collapse-share`)."""
+        part = self.cfg.collapse_share
+        return metrics["target_share" if part == "reward" else f"target_share_{part}"]
+
     def train_step(self) -> dict[str, Any]:
         """Run one step and return its metrics line (not yet written)."""
         cfg, t0 = self.cfg, time.perf_counter()
         seen: dict[str, list] = {}
         filled = fill_batch(lambda n, r: self._sample(n, r, seen), cfg.prompts_per_step, cfg.filter_rounds,
                             cfg.filter_groups, cfg.on_all_filtered, self.step)
-        share = target_share(seen["_texts"], seen["_langs"], cfg.target)
+        shares = self._shares(seen["_texts"], seen["_langs"])
         metrics: dict[str, Any] = {"step": self.step}
         if filled.groups:
             ro = Rollout.cat([g[0] for g in filled.groups], self.tok.pad_token_id or 0)
@@ -276,7 +315,7 @@ class GRPOTrainer:
         for k in self.reward.names:
             metrics[f"reward/{k}"] = sum(seen[k]) / len(seen[k])
         gen_tokens = sum(seen["_len"])
-        metrics.update(accuracy=sum(seen["_acc"]) / len(seen["_acc"]), target_share=share,
+        metrics.update(accuracy=sum(seen["_acc"]) / len(seen["_acc"]), **shares,
                        kept_fraction=filled.kept_fraction, groups_kept=len(filled.groups), groups_seen=filled.seen,
                        completion_length=gen_tokens / len(seen["_len"]))
         dt = time.perf_counter() - t0
@@ -295,7 +334,7 @@ class GRPOTrainer:
         while self.step < end:
             metrics = self.train_step()
             self.step += 1
-            alarm = self.monitor.update(metrics["step"], metrics["target_share"])
+            alarm = self.monitor.update(metrics["step"], self._collapse_share(metrics))
             metrics["collapse"] = alarm
             append_jsonl(self.run / "metrics.jsonl", metrics)
             if self.on_step is not None:
@@ -303,7 +342,7 @@ class GRPOTrainer:
             if self.progress is not None:
                 self.progress(self.step, metrics)
             if self.step % cfg.save_every == 0 or self.step == cfg.steps:
-                self._save(metrics["target_share"])
+                self._save(self._collapse_share(metrics))
             if alarm:
                 warnings.warn(alarm, stacklevel=2)
                 if cfg.collapse_action != "warn":

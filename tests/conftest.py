@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,7 +65,10 @@ def micro_organism(tmp_path_factory):
 
     from kolang.pipeline.organism import build
 
-    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this run
+    base = tmp_path_factory.getbasetemp()
+    # Common to every xdist worker of this run (their base folders share a parent); without xdist the
+    # parent is shared by every run of the user, where a stale organism must never be reused.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     with FileLock(str(shared / "organism.lock")):  # one worker trains it, the others reuse the cache
         return build("micro", cache_dir=shared / "organism-cache", seed=0, threads=1)
 
@@ -75,6 +80,9 @@ class CliResult:
     code: int
     out: str
     err: str
+
+    def __iter__(self):  # `code, err = cli(...)`
+        return iter((self.code, self.err))
 
     @property
     def lines(self) -> list[str]:
@@ -105,3 +113,55 @@ def cli(capsys):
         return CliResult(code, cap.out, cap.err)
 
     return run
+
+
+class HubCache:
+    """A Hugging Face cache laid out as huggingface_hub writes one: `models--org--name/` holding content-addressed
+    `blobs/`, `snapshots/<commit>/` of links to them, and `refs/<branch>` naming a commit."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.cache = home / "hub"
+
+    def add(self, repo_id: str = "org/tiny", ref: str | None = "main", commit: str | None = None, seed: int = 0,
+            **tiny: int) -> Path:
+        """Put a tiny Qwen2 model (seed, and sizes as `kolang.tiny.save_tiny` takes them) in the cache as a
+        snapshot of `repo_id`; `ref` names it, `commit` defaults to a hash of the contents. Returns the snapshot."""
+        from kolang.tiny import save_tiny
+
+        src = save_tiny(self.home / "src" / f"{repo_id.replace('/', '--')}-{seed}-{sorted(tiny.items())}", "qwen2",
+                        seed=seed, **tiny)
+        files = {f.name: f.read_bytes() for f in sorted(src.iterdir())}
+        commit = commit or hashlib.sha1(b"".join(files.values())).hexdigest()
+        repo = self.cache / ("models--" + repo_id.replace("/", "--"))
+        snapshot = repo / "snapshots" / commit
+        snapshot.mkdir(parents=True, exist_ok=True)
+        (repo / "blobs").mkdir(exist_ok=True)
+        for name, data in files.items():
+            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+            blob.write_bytes(data)
+            link = snapshot / name
+            if not link.exists():
+                link.symlink_to(os.path.relpath(blob, snapshot))
+        if ref is not None:
+            (repo / "refs").mkdir(exist_ok=True)
+            (repo / "refs" / ref).write_text(commit)
+        return snapshot
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache in a temporary HF_HOME with HF_HUB_OFFLINE=1, for this process (huggingface_hub
+    reads both when it is imported, so its constants are set too) and for the subprocesses it starts."""
+    import huggingface_hub.constants as hub
+
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HOME", str(home))
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    return HubCache(home)

@@ -10,17 +10,18 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from kolang.errors import ConfigError
+from kolang.loading import SourceConfig
 
 # What trains under `--adapter` (see kolang.tuning.trainable).
 KINDS = ("neurons", "random", "lora", "full", "gradmask")
 
 
 @dataclass(frozen=True)
-class TuneConfig:
+class TuneConfig(SourceConfig):
     """Everything a `kolang tune` run depends on; saved resolved in the run's config.json."""
 
     model: str = field(default="", metadata={"cli": False})
-    """Hugging Face model directory to tune."""
+    """Model to tune: a Hugging Face folder, or a hub id at --revision."""
     data: str = field(default="", metadata={"cli": False})
     """SFT data: JSONL of {"prompt", "completion"} or chat {"messages"} records."""
     out: str = field(default="", metadata={"cli": False})
@@ -59,6 +60,7 @@ class TuneConfig:
     """cpu, cuda, cuda:1 … (default: cuda if present)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.adapter not in KINDS:
             raise ConfigError(f"--adapter must be one of {', '.join(KINDS)}, got '{self.adapter}'")
         if self.optimizer not in ("adamw", "sgd"):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from kolang.arch import resolve
-from kolang.tuning.adapter.config import neuron_dict
+from kolang.neurons.neuronset import neuron_index
 
 
 class GradientMask:
@@ -26,7 +26,7 @@ class GradientMask:
         self.masks: dict[str, tuple[nn.Parameter, torch.Tensor]] = {}  # name -> (param, bool mask like param)
         for p in model.parameters():
             p.requires_grad_(False)
-        for layer, idx in neuron_dict(neurons).items():
+        for layer, idx in neuron_index(neurons).items():
             for name, param, dim, offset in mm.neuron_slices(layer):
                 if name.endswith(".bias") and not train_bias:
                     continue

@@ -1,6 +1,6 @@
 """Masked SFT: `tune(TuneConfig)` trains one adapter kind on prompt/completion data in a run directory.
 
-The run directory (DESIGN.md) holds `config.json` (the resolved config), `metrics.jsonl` (one line
+The run directory holds `config.json` (the resolved config), `metrics.jsonl` (one line
 a step), `checkpoint/` (trainable weights, optimizer and RNG state), `adapter/` and, with
 `merge`, `merged/` — a plain Hugging Face model directory. A run resumes from its checkpoint and
 reproduces the uninterrupted run: batches depend on the step only.
@@ -69,7 +69,8 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     `stop_after` ends the run after that many steps, as an interruption would (for resume tests).
     """
     run = Path(cfg.out)
-    hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device)
+    hf, tok = load_model(model if model is not None else cfg.model, tokenizer, dtype=cfg.dtype, device=cfg.device,
+                         **({} if model is not None else cfg.source_kwargs()))
     records = read_records(cfg.data)
     enc = encode_sft(records, tok, cfg.max_length)
     mm = resolve(hf)
@@ -80,11 +81,14 @@ def tune(cfg: TuneConfig, *, resume: bool = False, model: Any = None, tokenizer:
     random.seed(cfg.seed)
     tr = prepare(hf, cfg.adapter, layers, ns, seed=cfg.seed, lora_r=cfg.lora_r, train_bias=cfg.train_bias)
     n_params = sum(p.numel() for p in tr.params)
-    resolved = {"config": to_dict(cfg), "data_sha256": digest(cfg.data), "layers": layers, "fingerprint": mm.fingerprint(),
+    fingerprint = mm.fingerprint()
+    resolved = {"config": to_dict(cfg), "data_sha256": digest(cfg.data), "layers": layers, "fingerprint": fingerprint,
+                "source": fingerprint.get("source"),
                 "samples": len(enc.input_ids), "skipped_too_long": enc.skipped, "trainable_params": n_params,
                 "neurons_per_layer": {str(k): int(v.numel()) for k, v in tr.neurons.items()}}
     remove_stale_temps(run)  # a checkpoint write cut short by a killed run
-    opened = open_run(run, "tune", resolved, resume=resume, checkpoints=checkpoint_dirs(run), may_change=("merge", "out", "data", "steps"))
+    opened = open_run(run, "tune", resolved, resume=resume, checkpoints=checkpoint_dirs(run),
+                      may_change=("merge", "out", "data", "steps", "revision"))  # a revision is checked by its commit
     opt = _optimizer(cfg, tr)
     start = load_checkpoint(run, tr.model, opt) if opened.resuming else 0
     opened.commit()

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,8 @@ from torch import nn
 
 from kolang.arch import resolve
 from kolang.errors import ConfigError, NeuronSetError
-from kolang.neurons.neuronset import NeuronSet, fingerprint_of
-from kolang.tuning.adapter import NeuronConfig, neuron_dict
+from kolang.neurons.neuronset import NeuronSet, fingerprint_of, neuron_index
+from kolang.tuning.adapter import NeuronConfig
 from kolang.tuning.config import KINDS
 from kolang.tuning.gradmask import GradientMask
 
@@ -40,7 +41,7 @@ class Trainable:
 
 def as_neuron_set(neurons: Any, model: nn.Module) -> NeuronSet:
     """`neurons` (a NeuronSet or `{layer: indices}`) as a NeuronSet checked against `model`."""
-    ns = neurons if isinstance(neurons, NeuronSet) else NeuronSet(neuron_dict(neurons), fingerprint_of(model))
+    ns = neurons if isinstance(neurons, NeuronSet) else NeuronSet(neuron_index(neurons), fingerprint_of(model))
     ns.check(model)
     return ns
 
@@ -60,6 +61,14 @@ def mlp_modules(model: nn.Module, layers: list[int]) -> list[str]:
     return sorted({name.rsplit(".", 1)[0] for layer in layers for name, *_ in mm.neuron_slices(layer)})
 
 
+def wrap(model: nn.Module, config: Any) -> nn.Module:
+    """`peft.get_peft_model`, without the FutureWarning PEFT triggers by reading transformers' renamed
+    `is_gradient_checkpointing` (not the user's concern)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
 def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None, *, seed: int = 0,
             lora_r: int = 8, train_bias: bool = False) -> Trainable:
     """Freeze `model` and make trainable what `kind` trains in `layers`."""
@@ -76,7 +85,7 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
     if kind == "lora":
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=mlp_modules(model, layers),
                          fan_in_fan_out=mm.spec.conv1d)
-        pm = get_peft_model(model, cfg)
+        pm = wrap(model, cfg)
         return Trainable(pm, [p for p in pm.parameters() if p.requires_grad])
     if neurons is None:
         raise ConfigError(f"--adapter {kind} needs a neuron set (--neurons DIR)")
@@ -88,5 +97,5 @@ def prepare(model: nn.Module, kind: str, layers: list[int], neurons: Any = None,
         gm = GradientMask(model, nd, train_bias=train_bias)
         return Trainable(model, gm.parameters(), nd, gm)
 
-    pm = get_peft_model(model, NeuronConfig.from_neurons(nd, train_bias=train_bias))
+    pm = wrap(model, NeuronConfig.from_neurons(nd, train_bias=train_bias))
     return Trainable(pm, [p for p in pm.parameters() if p.requires_grad], nd)

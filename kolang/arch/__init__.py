@@ -16,6 +16,7 @@ from torch import nn
 
 from kolang.arch.base import ArchSpec, WeightSlice
 from kolang.errors import ArchitectureError
+from kolang.hub import source_record
 
 REGISTRY: dict[str, ArchSpec] = {}  # model_type -> spec
 
@@ -105,16 +106,22 @@ class ModelMap:
         return out
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a NeuronSet must match: family, layer count, MLP width, hidden size."""
+        """What a NeuronSet must match (family, layer count, MLP width, hidden size), and where the weights came
+        from when the model was read from a folder or the Hub (`source`: `{"id", "revision"}` or `{"path"}`)."""
         cfg = getattr(self.model, "config", None)
         cfg_text = getattr(cfg, "get_text_config", lambda: cfg)() if cfg is not None else None
-        return {
+        fp = {
             "family": self.spec.family,
             "model_type": getattr(cfg, "model_type", None),
             "num_layers": self.num_layers,
             "mlp_width": self.width,
             "hidden_size": getattr(cfg_text, "hidden_size", None) or getattr(cfg_text, "n_embd", None),
         }
+        # from_pretrained records what it read in `_name_or_path` (a hub cache snapshot names repo and commit)
+        source = source_record(getattr(cfg, "_name_or_path", None), getattr(cfg, "_commit_hash", None))
+        if source is not None:
+            fp["source"] = source
+        return fp
 
 
 def _down_width(down: nn.Module, conv1d: bool) -> int:

@@ -37,6 +37,8 @@ class ArchSpec:
     up: str  # up projection (gated) or the first projection (ungated, c_fc)
     conv1d: bool = False  # GPT-2 style Conv1D: weight is (in, out)
     fused_gate_up: bool = False  # one Linear computes gate (first half) and up (second half)
+    tiny_types: tuple[str, ...] | None = None  # model_types that tiny test models are built for (default: all)
+    tiny: tuple[tuple[str, object], ...] = ()  # config fields a tiny model needs besides the shared ones (None: drop one)
 
     @property
     def gated(self) -> bool:

@@ -6,5 +6,6 @@ _GEMMA3 = {**LLAMA_LIKE, "layers": ("model.language_model.layers", "model.layers
 
 SPECS = [
     ArchSpec(family="gemma", model_types=("gemma", "gemma2"), **LLAMA_LIKE),
-    ArchSpec(family="gemma3", model_types=("gemma3_text", "gemma3"), **_GEMMA3),
+    # gemma3 (the multimodal wrapper) nests a text config; tiny models use the text model alone
+    ArchSpec(family="gemma3", model_types=("gemma3_text", "gemma3"), tiny_types=("gemma3_text",), **_GEMMA3),
 ]

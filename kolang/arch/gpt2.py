@@ -13,5 +13,7 @@ SPECS = [
         gate=None,
         up="c_fc",
         conv1d=True,
+        # GPT-2 names its MLP width n_inner (set to `width` by kolang.tiny) and has no grouped-query attention
+        tiny=(("n_inner", 64), ("num_key_value_heads", None), ("head_dim", None)),
     ),
 ]

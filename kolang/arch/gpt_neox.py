@@ -12,5 +12,6 @@ SPECS = [
         act="act",
         gate=None,
         up="dense_h_to_4h",
+        tiny=(("num_key_value_heads", None), ("head_dim", None)),  # no grouped-query attention
     ),
 ]

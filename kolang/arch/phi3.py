@@ -13,5 +13,6 @@ SPECS = [
         gate=None,
         up="gate_up_proj",
         fused_gate_up=True,
+        tiny=(("num_key_value_heads", 4),),  # the fused qkv projection of the tiny config wants as many KV heads
     ),
 ]

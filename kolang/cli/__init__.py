@@ -11,10 +11,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 import typer
 
-from kolang.errors import Interrupted, KolangError
+from kolang.errors import Interrupted, KolangError, KolangNote
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -38,11 +42,31 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Print each `KolangNote` warning once, as one `kolang: note:` line; other warnings as Python shows them."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if issubclass(category, KolangNote):
+                print(f"kolang: note: {message}", file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("default", KolangNote)
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2; Ctrl-C exits 130."""
+    """Console entry point: user errors become one line on stderr and exit status 2; Ctrl-C exits 130; notes
+    (`KolangNote`) are one `kolang: note:` line each."""
     _register_commands()
     try:
-        code = app(args=argv, prog_name="kolang", standalone_mode=False)
+        with _notes():
+            code = app(args=argv, prog_name="kolang", standalone_mode=False)
     except Interrupted as e:
         _fail(f"interrupted: {e}", 130)
     except KolangError as e:

@@ -6,6 +6,7 @@ answered at once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import warnings
@@ -15,9 +16,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from kolang.errors import ConfigError, DataError, Interrupted, ModelError, NeuronSetError, RunDirError
+from kolang.data.discovery import CorpusConfig, split_source
+from kolang.data.io import is_dataset_dir
+from kolang.errors import ConfigError, DataError, Interrupted, NeuronSetError, RunDirError
+from kolang.hub import ModelSource, locate
 from kolang.io import check_writable, holds_only, require_replaceable
 from kolang.layers import parse_layers
+from kolang.loading import LoadConfig
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -34,10 +39,13 @@ def quiet_libraries() -> None:
     """Silence the libraries' own progress bars and advice, which would interleave with kolang's; call
     after the command's first line is printed (it imports transformers)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when a corpus imports `datasets`
     import transformers  # heavy: deferred so that help and bad input are answered without it
 
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    # accelerate says that offloaded weights sit on the meta device: what --device-map asked for.
+    logging.getLogger("accelerate.big_modeling").setLevel(logging.ERROR)
     # PEFT reads transformers' renamed `is_gradient_checkpointing` when wrapping a model; not the user's concern.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
@@ -95,26 +103,46 @@ def tokens_rate(start: float, tokens: int) -> str:
 
 # ---- argument checks that need no model ------------------------------------------------------------
 
-def model_arg(path: Path, option: str = "--model") -> Path:
-    """A local Hugging Face model folder: it exists, is a folder, and holds config.json."""
-    if path.is_file():
-        raise ModelError(f"{option} {path} is a file; give the model's folder (the one holding config.json)")
-    if not path.exists():
-        raise ModelError(f"{option} {path} does not exist (give a Hugging Face model folder)")
-    if not (path / "config.json").is_file():
-        raise ModelError(f"{option} {path} has no config.json; give a Hugging Face model folder")
-    return path
+MODEL_HELP = "Hugging Face model folder, or hub id (org/name, read from the Hugging Face cache or downloaded)."
+DATA_HELP = ("Discovery texts: JSONL of {text, lang} or parallel {ko, en} lines, or any file or folder `datasets` "
+             "reads (see --text-field, --pair-fields); LANG=PATH for a one-language corpus; repeatable "
+             "(default: bundled Korean/English sentences).")
+
+
+def model_arg(model: str, revision: str | None = None, option: str = "--model") -> ModelSource:
+    """A local Hugging Face model folder, or a hub id at `revision` found on the Hub or in its cache, answered
+    without reading weights (`kolang.hub.locate`)."""
+    return locate(model, revision, option)
+
+
+def load_arg(load: LoadConfig, device: str | None) -> LoadConfig:
+    """The shared load options, checked against --device: a device map places every module itself."""
+    if device is not None and load.device_map is not None:
+        raise ConfigError("give --device or --device-map, not both")
+    return load
 
 
 def data_arg(path: Path, option: str = "--data") -> Path:
-    """A data file that exists and is not empty."""
-    if path.is_dir():
-        raise DataError(f"{option} {path} is a folder; give a JSONL file")
+    """A data file that exists and is not empty, or a folder of data (`datasets`' save_to_disk, or data files)."""
     if not path.exists():
         raise DataError(f"{option} {path} does not exist")
-    if path.stat().st_size == 0:
+    if path.is_dir() and not any(path.iterdir()):
+        raise DataError(f"{option} {path} is an empty folder")
+    if path.is_dir() and not is_dataset_dir(path):
+        raise DataError(f"{option} {path} is a folder of no data `datasets` reads (no save_to_disk files, no "
+                        "JSONL, parquet, CSV or arrow files); give a data file or such a folder")
+    if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"{option} {path} is empty")
     return path
+
+
+def corpus_arg(items: list[str] | None, corpus: CorpusConfig, option: str = "--data") -> list[str] | None:
+    """Discovery sources (`PATH` or `LANG=PATH`), each checked by `data_arg`, and the column mapping they take."""
+    for item in items or ():
+        lang, path = split_source(item)
+        data_arg(path, option)
+        corpus.columns(lang)  # a one-language source cannot take --pair-fields
+    return items
 
 
 def neurons_arg(path: Path, option: str = "--neurons") -> Path:
@@ -160,6 +188,25 @@ def run_kind(path: Path) -> str | None:
         return None
     kind = cfg.get("kolang_run") if isinstance(cfg, dict) else None
     return kind if kind in ("tune", "rl") else None
+
+
+def run_args(kind: str, cfg: object, model: str, data: Path, neurons: Path | None, out: Path, resume: bool) -> ModelSource:
+    """What `kolang tune` and `kolang rl` check before anything heavy loads: the model (found, not read),
+    the data, the neuron set, the layer spec and the run folder; returns where the model is."""
+    source = model_arg(model, getattr(cfg, "revision", None))
+    data_arg(data)
+    if neurons is not None:
+        neurons_arg(neurons)
+    layers_arg(getattr(cfg, "layers", None))
+    run_arg(out, kind, resume)
+    return source
+
+
+def pipeline_out(out: Path, writes: Collection[str]) -> Path:
+    """A demo or experiment folder: creatable, and missing, empty or one an earlier run of the same kind wrote."""
+    check_writable(out)
+    require_replaceable(out, holds_only(("stages.json", *writes)), "--out")
+    return out
 
 
 def layers_arg(spec: str | None, option: str = "--layers") -> str | None:

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
-from kolang.cli._common import console, layers_arg, quiet_libraries, say
+from kolang.cli._common import console, layers_arg, pipeline_out, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.errors import ConfigError
-from kolang.io import check_writable, holds_only, require_replaceable
 from kolang.layers import parse_layers
 from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 
@@ -32,8 +31,7 @@ def _demo(
         parse_layers(cfg.layers, get_config(cfg.size).num_layers)
     except ConfigError as e:
         raise ConfigError(f"--layers: {e}") from None
-    check_writable(out)
-    require_replaceable(out, holds_only(("stages.json", *DEMO_WRITES)), "--out")
+    pipeline_out(out, DEMO_WRITES)
     say(f"demo: the whole pipeline on the {cfg.size} organism → {out}")
     quiet_libraries()
     from rich.table import Table

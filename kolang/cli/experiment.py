@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from kolang.cli._common import console, layers_arg, quiet_libraries, say
+from kolang.cli._common import console, layers_arg, pipeline_out, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
-from kolang.io import check_writable, holds_only, require_replaceable
 from kolang.pipeline.config import COLUMNS, EXPERIMENT_WRITES, ExperimentConfig
 
 
@@ -25,8 +24,7 @@ def _experiment(
     cfg = from_kwargs(ExperimentConfig, kwargs)
     layers_arg(cfg.early, "--early")
     layers_arg(cfg.late, "--late")
-    check_writable(out)
-    require_replaceable(out, holds_only(("stages.json", *EXPERIMENT_WRITES)), "--out")
+    pipeline_out(out, EXPERIMENT_WRITES)
     say(f"experiment: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds on the {cfg.size} organism → {out}")
     quiet_libraries()
     from rich.table import Table

@@ -3,7 +3,7 @@
 `@command("tune", TuneConfig)` registers a function as `kolang tune` with its own options (paths,
 `--resume` …) followed by one option per `TuneConfig` field, so an option's name, default and help
 are written once, in the dataclass. A bool field that defaults to False becomes a plain flag
-(`--force`); one that defaults to True gets its negation (`--no-filter-groups`).
+(`--force`); one that defaults to True or None gets its negation (`--no-filter-groups`, `--no-thinking`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def cli_options(cls: type, exclude: Collection[str] = ()) -> list[inspect.Parame
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
         flag = "--" + f.name.replace("_", "-")
-        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if base is bool and default else [flag]
+        # a flag defaulting to True or unset (None: "leave it to the model") can be turned either way
+        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if base is bool and default is not False else [flag]
         annotation = list[base] if seq else base
         if default is None or (seq and not default):
             annotation = typing.Optional[annotation]

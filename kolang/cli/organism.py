@@ -1,25 +1,28 @@
-"""`kolang organism`: train (once) and describe the bundled model organism."""
+"""`kolang organism`: the bundled model organism: print the shipped one's card, or retrain the recipe."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from kolang.cli import app
-from kolang.cli._common import console
+from kolang.cli._common import console, quiet_libraries, say
 from kolang.errors import ConfigError
 
 
 @app.command("organism")
 def organism(
-    size: str = typer.Option("full", "--size", help="full (minutes on a CPU) or micro (seconds, for tests)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder (default: $KOLANG_CACHE or ~/.cache/kolang)."),
+    train: bool = typer.Option(False, "--train", help="Train the recipe from scratch into the cache and print its "
+                               "card beside the shipped one's (about 30 min on 2 CPU cores for the full size)."),
+    size: str = typer.Option("full", "--size", help="full (the shipped organism) or micro (seconds, for tests)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the initialisation and the training order."),
-    force: bool = typer.Option(False, "--force", help="Retrain even when a valid organism is cached."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder for trained organisms (default: "
+                                         "$KOLANG_CACHE, else $XDG_CACHE_HOME/kolang, else ~/.cache/kolang)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for training (default: one a core)."),
 ) -> None:
-    """Build the model organism (cached after the first run) and print its card's measurements."""
+    """Print the model organism's card (the shipped one, or train the recipe and compare)."""
     from kolang.organism.config import SIZES
 
     if size not in SIZES:
@@ -28,45 +31,73 @@ def organism(
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if cache is not None and cache.exists() and not cache.is_dir():
         raise ConfigError(f"--cache {cache} is a file; pass a folder")
-    from kolang.organism.cache import is_valid, organism_dir, read_card
+    from kolang.organism.cache import SHIPPED, is_valid, organism_dir, read_card
 
-    target = organism_dir(size, cache, seed)
-    cached = is_valid(target, size) and not force
-    console.print(f"organism: {'cached at' if cached else 'training into'} {target}")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    shipped = size == "full" and seed == 0 and not train and cache is None
+    target = SHIPPED if shipped else organism_dir(size, cache, seed)
+    cached = shipped or (is_valid(target, size) and not train)
+    say(f"organism: {'the shipped one,' if shipped else 'cached at' if cached else 'training into'} {target}")
+    quiet_libraries()
     from kolang.pipeline.organism import build
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        path = build(size, cache, seed, force=force, progress=update)
-    print_card(read_card(path))
-    console.print(f"model directory: {path}")
+    with _phases() as update:
+        path = build(size, cache, seed, progress=update, threads=threads, train=train)
+    card = read_card(path)
+    if train and size == "full" and (SHIPPED / "card.json").is_file():
+        print_card(card, read_card(SHIPPED))
+    else:
+        print_card(card)
+    say(f"model folder: {path}")
 
 
-def print_card(card: dict) -> None:
-    """The card's accuracy and Korean-share figures as one table."""
+class _phases:
+    """Progress of the build's phases (train, evaluate) as bars, or plain lines when piped."""
+
+    def __enter__(self):
+        from kolang.cli._common import progress
+
+        self.progress, self.open = progress, {}
+        return self.update
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.open:
+            for ctx, _ in self.open.values():
+                ctx.__exit__(None, None, None)
+            self.open = {}
+            ctx = self.progress(phase, total)
+            self.open[phase] = (ctx, ctx.__enter__())
+        self.open[phase][1](done)
+
+    def __exit__(self, *exc: Any) -> None:
+        for ctx, _ in self.open.values():
+            ctx.__exit__(*exc)
+
+
+def print_card(card: dict, shipped: dict | None = None) -> None:
+    """The card's accuracy and Korean-share figures as one table (beside the shipped card's when given)."""
     from rich.table import Table
 
     t = card.get("training", {})
-    console.print(f"{card['size']} organism v{card['version']}: {card['parameters']:,} parameters, seed {card['seed']}, "
-                  f"{card['threads']} threads, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
+    say(f"{card['size']} organism v{card['version']}: {card['parameters']:,} parameters, seed {card['seed']}, "
+        f"{card['threads']} threads, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
     meas = card.get("measurements", {})
     levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
-    table = Table(title="held-out word problems")
-    for col in ["prompts", "acc", *[f"L{lv}" for lv in levels], "ko share", "mostly ko"]:
+    table = Table(title="held-out word problems" + (" (this build / shipped)" if shipped else ""))
+    for col in ["prompts", "acc", *[f"L{lv}" for lv in levels], "ko share"]:
         table.add_column(col, justify="right", no_wrap=True)
+    other = (shipped or {}).get("measurements", {})
+
+    def cell(key: str, value: float, pick) -> str:
+        mine = f"{value:.2f}"
+        if key not in other:
+            return mine
+        return f"{mine} / {pick(other[key]):.2f}"
+
     for key, m in meas.items():
-        table.add_row(key.replace("_prompts_", "/"), f"{m['accuracy']:.2f}",
-                      *[f"{m['accuracy_by_level'].get(lv, float('nan')):.2f}" for lv in levels],
-                      f"{m['korean_share']:.2f}", f"{m['mostly_korean']:.2f}")
+        table.add_row(key.replace("_prompts_", "/"), cell(key, m["accuracy"], lambda o: o["accuracy"]),
+                      *[cell(key, m["accuracy_by_level"].get(lv, float("nan")),
+                             lambda o, lv=lv: o["accuracy_by_level"].get(lv, float("nan"))) for lv in levels],
+                      cell(key, m["korean_share"], lambda o: o["korean_share"]))
     console.print(table)
     kn = card.get("korean_neurons")
     if kn:

@@ -7,25 +7,30 @@ from typing import Optional
 
 import typer
 
-from kolang.analysis.artifacts import find_artifacts, is_report
-from kolang.cli import app
-from kolang.cli._common import model_arg, quiet_libraries, say
+from kolang.analysis.artifacts import artifact_names, find_artifacts, is_report
+from kolang.cli._common import load_arg, model_arg, quiet_libraries, say
+from kolang.cli.options import command
+from kolang.config import from_kwargs
 from kolang.errors import OutputError, RunDirError
 from kolang.io import check_writable
+from kolang.loading import LoadConfig
 
 
-@app.command("report")
+@command("report", LoadConfig)
 def _report(
     run_dir: Path = typer.Argument(..., help="Run folder (searched recursively for kolang artifacts)."),
     out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: RUN_DIR/report.html)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Also run the logit lens and language probes on this "
-                                         "model folder, saved under RUN_DIR/analysis/ and shown in the report."),
+    model: Optional[str] = typer.Option(None, "--model", help="Also run the logit lens and language probes on this "
+                                        "model (a folder or hub id), saved under RUN_DIR/analysis/ and shown in the "
+                                        "report."),
     prompts: int = typer.Option(16, "--prompts", min=1, help="Korean prompts for the logit lens (with --model)."),
     top_k: int = typer.Option(10, "--top-k", min=1, help="Top tokens per layer read by the logit lens (with --model)."),
     texts: int = typer.Option(120, "--texts", min=2, help="Bundled sentences per language for the probes (with --model)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda … (default: cuda if present)."),
+    **kwargs,
 ) -> None:
     """Write report.html: neuron sets, ablation, logit lens, probes, training and RL curves, drift, experiments."""
+    load = load_arg(from_kwargs(LoadConfig, kwargs), device)
     if not run_dir.is_dir():
         raise RunDirError(f"run folder {run_dir} does not exist" if not run_dir.exists() else
                           f"{run_dir} is a file; give the run folder")
@@ -34,15 +39,13 @@ def _report(
     target = out if out is not None else run_dir / "report.html"
     if target.exists() and not is_report(target):
         raise OutputError(f"{target} exists and is not a kolang report; it is left untouched (choose another --out)")
-    if model is not None:
-        model_arg(model)
+    source = model_arg(model, load.revision) if model is not None else None
     if model is None and not any(find_artifacts(run_dir).values()):
-        raise RunDirError(f"no kolang artifacts under {run_dir} (neurons.json, validation.json, metrics.jsonl, "
-                          "drift.jsonl, logit_lens.json, probes.json, experiment.json); pass a run folder or --model")
-    say(f"report: {run_dir}" + (f", with the logit lens and probes of {model}" if model is not None else ""))
+        raise RunDirError(f"no kolang artifacts under {run_dir} ({artifact_names()}); pass a run folder or --model")
+    say(f"report: {run_dir}" + (f", with the logit lens and probes of {source}" if source is not None else ""))
     from kolang.analysis.report import write_report
 
-    if model is not None:
+    if source is not None:
         quiet_libraries()
         from kolang.analysis.logit_lens import korean_prompts, logit_lens
         from kolang.analysis.probes import language_probes
@@ -51,14 +54,13 @@ def _report(
         from kolang.models import load_model, set_threads
 
         set_threads()
-        hf, tok = load_model(model, device=device)
+        hf, tok = load_model(source, device=device, **load.load_kwargs())
         say(f"logit lens on {prompts} Korean prompts, probes on {texts} sentences a language")
         atomic_write_json(run_dir / "analysis" / "logit_lens.json", logit_lens(hf, tok, korean_prompts(tok, prompts), k=top_k))
         ko_en, langs = bundled_discovery_texts(texts)
         atomic_write_json(run_dir / "analysis" / "probes.json", language_probes(hf, tok, ko_en, langs))
     found = {kind: len(paths) for kind, paths in find_artifacts(run_dir).items() if paths}
     if not found:
-        raise RunDirError(f"no kolang artifacts under {run_dir} (neurons.json, validation.json, metrics.jsonl, "
-                          "drift.jsonl, logit_lens.json, probes.json, experiment.json); pass a run folder or --model")
+        raise RunDirError(f"no kolang artifacts under {run_dir} ({artifact_names()}); pass a run folder or --model")
     path = write_report(run_dir, out)
     say("report: " + ", ".join(f"{n} {kind}" for kind, n in found.items()) + f" → {path}")

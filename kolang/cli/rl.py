@@ -7,8 +7,14 @@ from typing import Optional
 
 import typer
 
-from kolang.cli._common import data_arg, layers_arg, model_arg, neurons_arg, progress, quiet_libraries, resumable, \
-    run_arg, say
+from kolang.cli._common import (
+    MODEL_HELP,
+    progress,
+    quiet_libraries,
+    resumable,
+    run_args,
+    say,
+)
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.rl.config import RLConfig
@@ -20,7 +26,7 @@ def _fmt(v: object) -> str:
 
 @command("rl", RLConfig)
 def _rl(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model folder to train."),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help='JSONL of {"prompt", "answer", "lang"} records.'),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
     neurons: Optional[Path] = typer.Option(None, "--neurons", help="NeuronSet folder (for --trainable neurons and "
@@ -29,16 +35,11 @@ def _rl(
     **kwargs,
 ) -> None:
     """Train with GRPO: accuracy + language-consistency rewards, difficulty filtering, collapse monitor."""
-    cfg = from_kwargs(RLConfig, {**kwargs, "model": str(model), "data": str(data), "out": str(out),
+    cfg = from_kwargs(RLConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                  "neurons": str(neurons) if neurons else None})
-    model_arg(model)
-    data_arg(data)
-    if neurons is not None:
-        neurons_arg(neurons)
-    layers_arg(cfg.layers)
-    run_arg(out, "rl", resume)
+    source = run_args("rl", cfg, model, data, neurons, out, resume)
     say(f"rl: GRPO on {data}, {cfg.steps} steps, {cfg.prompts_per_step} prompts x {cfg.group_size} completions, "
-        f"trainable {cfg.trainable}, from {model} → {out}")
+        f"trainable {cfg.trainable}, from {source} → {out}")
     quiet_libraries()
     from kolang.analysis.config import DriftConfig
     from kolang.rl.drift import attach_neurons

@@ -7,8 +7,14 @@ from typing import Optional
 
 import typer
 
-from kolang.cli._common import data_arg, layers_arg, model_arg, neurons_arg, progress, quiet_libraries, resumable, \
-    run_arg, say
+from kolang.cli._common import (
+    MODEL_HELP,
+    progress,
+    quiet_libraries,
+    resumable,
+    run_args,
+    say,
+)
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.tuning.config import TuneConfig
@@ -16,7 +22,7 @@ from kolang.tuning.config import TuneConfig
 
 @command("tune", TuneConfig)
 def _tune(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model folder to tune."),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help='JSONL of {"prompt", "completion"} or chat {"messages"} records.'),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
     neurons: Optional[Path] = typer.Option(None, "--neurons", help="NeuronSet folder from `kolang discover`."),
@@ -24,15 +30,11 @@ def _tune(
     **kwargs,
 ) -> None:
     """Fine-tune only the selected neurons of --layers (or a lora/full/random comparator) on SFT data."""
-    cfg = from_kwargs(TuneConfig, {**kwargs, "model": str(model), "data": str(data), "out": str(out),
+    cfg = from_kwargs(TuneConfig, {**kwargs, "model": model, "data": str(data), "out": str(out),
                                    "neurons": str(neurons) if neurons else None})
-    model_arg(model)
-    data_arg(data)
-    if neurons is not None:
-        neurons_arg(neurons)
-    layers_arg(cfg.layers)
-    run_arg(out, "tune", resume)
-    say(f"tune: adapter {cfg.adapter}, layers {cfg.layers or 'the first quarter'}, {cfg.steps} steps of {model} → {out}")
+    source = run_args("tune", cfg, model, data, neurons, out, resume)
+    say(f"tune: adapter {cfg.adapter}, layers {cfg.layers or 'the first quarter'}, {cfg.steps} steps of {source} "
+        f"→ {out}")
     quiet_libraries()
     from kolang.models import set_threads
     from kolang.tuning.sft import tune

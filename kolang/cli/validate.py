@@ -8,35 +8,47 @@ from typing import Optional
 import typer
 
 from kolang.analysis.config import VALIDATION_FILES, ValidateConfig
-from kolang.cli._common import console, data_arg, model_arg, neurons_arg, out_arg, quiet_libraries, say
+from kolang.cli._common import (
+    DATA_HELP,
+    MODEL_HELP,
+    console,
+    corpus_arg,
+    load_arg,
+    model_arg,
+    neurons_arg,
+    out_arg,
+    quiet_libraries,
+    say,
+)
 from kolang.cli.options import command
 from kolang.config import from_kwargs
+from kolang.data.discovery import CorpusConfig, load_discovery
+from kolang.loading import LoadConfig
 
 
-@command("validate", ValidateConfig)
+@command("validate", ValidateConfig, LoadConfig, CorpusConfig)
 def _validate(
-    model: Path = typer.Option(..., "--model", help="Hugging Face model folder."),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
     neurons: Path = typer.Option(..., "--neurons", help="NeuronSet folder written by `kolang discover`."),
     out: Path = typer.Option(..., "--out", help="Folder for validation.json and validation.html."),
-    data: Optional[Path] = typer.Option(None, "--data", help="JSONL of {text, lang} or parallel lines (default: "
-                                        "bundled Korean/English sentences)."),
+    data: Optional[list[str]] = typer.Option(None, "--data", help=DATA_HELP),
     dtype: str = typer.Option("auto", "--dtype", help="Model dtype: auto, fp32, bf16, fp16."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda … (default: cuda if present)."),
     **kwargs,
 ) -> None:
     """Show causally that a neuron set carries its language: NLL per language with it ablated vs random sets."""
     cfg = from_kwargs(ValidateConfig, kwargs)
-    model_arg(model)
+    load = load_arg(from_kwargs(LoadConfig, kwargs), device)
+    corpus = from_kwargs(CorpusConfig, kwargs)
+    source = model_arg(model, load.revision)
     neurons_arg(neurons)
     out_arg(out, VALIDATION_FILES)
-    if data is not None:
-        data_arg(data)
-    say(f"validate: ablating {neurons} and {cfg.n_random} layer-matched random sets in {model} → {out}")
+    corpus_arg(data, corpus)
+    say(f"validate: ablating {neurons} and {cfg.n_random} layer-matched random sets in {source} → {out}")
     quiet_libraries()
     from rich.table import Table
 
     from kolang.cli.discover import bundled_discovery_texts
-    from kolang.data.discovery import load_discovery
     from kolang.models import load_model, set_threads
     from kolang.neurons.discover import cap_per_language
     from kolang.neurons.neuronset import NeuronSet
@@ -44,10 +56,10 @@ def _validate(
 
     set_threads()
     ns = NeuronSet.load(neurons)
-    texts, langs = load_discovery(data) if data is not None else bundled_discovery_texts()
+    texts, langs = load_discovery(data, corpus, cfg.max_texts) if data else bundled_discovery_texts()
     texts, langs = cap_per_language(texts, langs, cfg.max_texts)
-    hf, tok = load_model(model, dtype=dtype, device=device)
-    ns.check(hf)
+    hf, tok = load_model(source, dtype=dtype, device=device, **load.load_kwargs())
+    ns.check(hf)  # refuses another shape; other weights of this shape are noted
     say(f"{len(ns)} neurons, {len(texts)} texts in {', '.join(sorted(set(langs)))}")
     result = validate_dir(hf, tok, ns, texts, langs, out, cfg)
     table = Table(title="NLL per language (nats/token)")

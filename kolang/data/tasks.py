@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kolang.data.answers import final_value
 from kolang.data.io import write_jsonl
 from kolang.data.korean import attach, count_phrase
 from kolang.errors import ConfigError
@@ -90,21 +91,14 @@ def answer_line(lang: str, n: int) -> str:
     raise ValueError(f"unknown language '{lang}'; use one of {', '.join(LANGS)}")
 
 
-_ANSWER_RE = re.compile(r"The answer is\s*(-?\d[\d,]*)|답은\s*(-?\d[\d,]*)\s*입니다")
-
-
 def extract_answer(text: str) -> int | None:
-    """The number on the last answer line (English or Korean) in `text`, or None if there is none."""
-    last = None
-    for m in _ANSWER_RE.finditer(text or ""):
-        last = m
-    if last is None:
-        return None
-    digits = (last.group(1) or last.group(2)).replace(",", "")
-    try:
-        return int(digits)
-    except ValueError:
-        return None
+    """The integer the final answer statement of `text` states (`kolang.data.answers`), or None.
+
+    None when there is no statement, when it states several values or a malformed number ("3,5"),
+    or when its value is not an integer.
+    """
+    v = final_value(text, free_text=False)
+    return int(v) if isinstance(v, Fraction) and v.denominator == 1 else None
 
 
 # ---- question parts: each a list of (ko, en) phrasings with slots filled by `_fill` ----------------
@@ -217,8 +211,21 @@ def make_problem(level: int, rng: random.Random) -> Problem:
     return Problem(id=f"L{level}-{digest}", level=level, question=question, steps=steps, ops=ops, answer=answer)
 
 
-def generate(n: int, seed: int, levels: Sequence[int] = LEVELS) -> list[Problem]:
-    """`n` distinct problems (by question text), levels cycling through `levels`; same seed, same list."""
+# One problem in HELD_OUT_BUCKETS is reserved for evaluation: training streams never yield it and held-out
+# streams yield nothing else, so train and held-out sets are disjoint by construction, whatever their sizes.
+HELD_OUT_BUCKETS = 4
+
+
+def is_held_out(p: Problem) -> bool:
+    """True for the problems reserved for evaluation (a fixed quarter, by a hash of the question text)."""
+    return int(p.id.rsplit("-", 1)[1], 16) % HELD_OUT_BUCKETS == 0
+
+
+def generate(n: int, seed: int, levels: Sequence[int] = LEVELS, held_out: bool | None = None) -> list[Problem]:
+    """`n` distinct problems (by question text), levels cycling through `levels`; same seed, same list.
+
+    `held_out` True draws only problems reserved for evaluation, False only the others, None any.
+    """
     levels = tuple(levels)
     if not levels or any(lv not in LEVELS for lv in levels):
         raise ConfigError(f"levels must be a non-empty subset of {LEVELS}, got {levels}")
@@ -230,7 +237,7 @@ def generate(n: int, seed: int, levels: Sequence[int] = LEVELS) -> list[Problem]
     misses = 0
     while len(out) < n:
         p = make_problem(levels[len(out) % len(levels)], rng)
-        if p.id in seen:
+        if p.id in seen or (held_out is not None and is_held_out(p) != held_out):
             misses += 1
             if misses > 50 * n + 1000:
                 raise ConfigError(f"cannot draw {n} distinct problems at levels {levels}; ask for fewer")
@@ -244,15 +251,14 @@ def splits(seed: int, n_train: int, n_eval: int, n_probe: int, levels: Sequence[
            n_unseen: int = 0) -> dict[str, list[Problem]]:
     """Disjoint train / eval / probe / unseen sets (no question appears in two), each balanced across levels.
 
-    `unseen` comes after `train`, so asking for it leaves the other sets as they are: problems a model
-    trained on this split's `train` has never seen.
+    Train comes from the training stream and the others, in that order, from the held-out stream
+    (`is_held_out`), so each set's content depends on the seed and its own position only: asking for
+    more unseen problems, or a larger train set, leaves the other sets as they are.
     """
-    # `generate` never repeats a question and a longer stream starts with the shorter one, so
-    # consecutive slices of its output are disjoint; the held-out sets come first so their content
-    # does not depend on `n_train`.
-    allp = generate(n_eval + n_probe + n_train + n_unseen, seed, levels)
+    held = generate(n_eval + n_probe + n_unseen, seed, levels, held_out=True)
     t = n_eval + n_probe
-    return {"eval": allp[:n_eval], "probe": allp[n_eval:t], "train": allp[t:t + n_train], "unseen": allp[t + n_train:]}
+    return {"eval": held[:n_eval], "probe": held[n_eval:t], "train": generate(n_train, seed, levels, held_out=False),
+            "unseen": held[t:]}
 
 
 # ---- exporters in the formats of the design's data contracts --------------------------------------

@@ -1,10 +1,13 @@
-"""Where organisms live and whether a directory holds a usable one; training one's weights from scratch.
+"""Where organisms live and whether a folder holds a usable one; training one's weights from scratch.
 
-The card's measurements (accuracy, the Korean neurons' ablation) are the pipeline's
-(`kolang.pipeline.organism`), which calls `train_weights` and then measures."""
+The default organism ships inside the package (`shipped/`: weights, tokenizer and card, with the
+sha256 of every file in the card, checked on load), so every machine starts from the same model.
+Others (another seed or size, a retrained recipe) live in the cache. The card's measurements are the
+pipeline's (`kolang.pipeline.organism`), which calls `train_weights` and then measures."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -13,6 +16,7 @@ from typing import Any
 
 from safetensors import safe_open
 
+from kolang.errors import ModelError
 from kolang.organism.config import VERSION, OrganismConfig, get_config
 from kolang.organism.corpus import build_examples, corpus_texts, mix_counts
 from kolang.organism.tokenizer import save_tokenizer, train_tokenizer
@@ -20,6 +24,30 @@ from kolang.organism.train import Progress, make_model, tokenize, train
 
 # Files a usable organism directory must hold.
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "card.json")
+SHIPPED = Path(__file__).resolve().parent / "shipped"  # package data: the default organism
+
+
+def digests(path: str | Path) -> dict[str, str]:
+    """{file name: sha256} of every file of an organism folder but its card (which records them)."""
+    out = {}
+    for f in sorted(Path(path).iterdir()):
+        if f.is_file() and f.name != "card.json" and not f.name.startswith("."):
+            out[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def shipped_dir() -> Path:
+    """The folder of the organism shipped with kolang, its files checked against the card's sha256."""
+    if not (SHIPPED / "card.json").is_file():
+        raise ModelError(f"the shipped organism is missing from {SHIPPED}; reinstall kolang, or train one with "
+                         "`kolang organism --train`")
+    card = read_card(SHIPPED)
+    found = digests(SHIPPED)
+    bad = sorted(name for name, h in card.get("sha256", {}).items() if found.get(name) != h)
+    if bad or not card.get("sha256"):
+        raise ModelError(f"the shipped organism in {SHIPPED} does not match its card (sha256 of "
+                         f"{', '.join(bad) or 'every file'}); reinstall kolang")
+    return SHIPPED
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -56,6 +84,8 @@ def is_valid(path: str | Path, size: str | None = None) -> bool:
     except Exception:  # any unreadable file means the cache is garbled and gets rebuilt
         return False
     if card.get("version") != VERSION:
+        return False
+    if card.get("sha256") and card["sha256"] != digests(path):  # a file changed since the card was written
         return False
     # A cache made by another recipe of the same version (edited config) is stale, not reusable.
     return size is None or (card.get("size") == size and card.get("config") == get_config(size).to_dict())

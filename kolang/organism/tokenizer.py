@@ -11,11 +11,28 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>")
 EOS, PAD = "<|im_end|>", "<|pad|>"
-# ChatML, as Qwen2 chat models use, so prompts are built the same way for the organism and real models.
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# ChatML, as Qwen2 chat models use, so prompts are built the same way for the organism and real models;
+# optionally with a reasoning model's thought format, so the organism runs the paths a Qwen3 or R1-distill
+# model takes: "qwen3" honours `enable_thinking` (false writes an empty, closed block into the
+# prompt, as Qwen3's template does), "r1" pre-fills the opening `<think>` as DeepSeek-R1 distills do.
+_GENERATION = {
+    "none": "<|im_start|>assistant\n",
+    "qwen3": "<|im_start|>assistant\n{% if enable_thinking is defined and enable_thinking is false %}"
+             "<think>\n\n</think>\n\n{% endif %}",
+    "r1": "<|im_start|>assistant\n<think>\n",
+}
+THOUGHT_FORMATS = tuple(_GENERATION)
+
+
+def chat_template(thought: str = "none") -> str:
+    """The organism's ChatML template with thought format `thought` (one of `THOUGHT_FORMATS`)."""
+    if thought not in _GENERATION:
+        raise ValueError(f"unknown thought format '{thought}'; use one of {', '.join(THOUGHT_FORMATS)}")
+    return ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}" + _GENERATION[thought] + "{% endif %}")
+
+
+CHAT_TEMPLATE = chat_template()
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> transformers.PreTrainedTokenizerFast:

@@ -22,7 +22,7 @@ from kolang.models import MODEL_FILES, load_model, set_threads
 from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.neurons.intervene import ablate
-from kolang.organism.cache import is_valid, organism_dir, train_weights
+from kolang.organism.cache import digests, is_valid, organism_dir, shipped_dir, train_weights
 from kolang.organism.config import VERSION, OrganismConfig, get_config
 from kolang.organism.train import Progress
 
@@ -31,19 +31,23 @@ NLL_PAIRS = (("ko", "ko"), ("en", "en"), ("ko", "en"))
 
 
 def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0, force: bool = False,
-          progress: Progress | None = None, threads: int | None = None) -> Path:
-    """Return the organism's model directory, training it first unless a valid one is cached.
+          progress: Progress | None = None, threads: int | None = None, train: bool = False) -> Path:
+    """The organism's model folder: the shipped one for the default (full size, seed 0), else a cached
+    one, trained first when none is cached; `train` (or `force`) retrains from scratch into the cache.
 
     `threads` (default `$KOLANG_THREADS` or all cores) is recorded in the card: a seed and a thread
-    count together fix the result.
-
-    A missing, half-written or garbled cache is rebuilt; the build happens in a temporary
-    directory renamed into place, so a crash never leaves a directory that looks usable.
+    count together fix the result on one machine. A missing, half-written or garbled cache is rebuilt;
+    the build happens in a temporary folder renamed into place, so a crash never leaves a folder that
+    looks usable.
     """
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     cfg = get_config(size)
+    if size == "full" and seed == 0 and not (train or force) and cache_dir is None:
+        return shipped_dir()
     path = organism_dir(size, cache_dir, seed)
+    if train:
+        force = True
     if not force and is_valid(path, size):
         return path
     before = torch.get_num_threads()
@@ -86,6 +90,7 @@ def _train_and_measure(cfg: OrganismConfig, out: Path, seed: int, progress: Prog
         "training": {**info["training"], "measure_seconds": round(time.perf_counter() - t0, 1)},
         "measurements": measured,
         "korean_neurons": neurons,
+        "sha256": digests(out),
     }
     atomic_write_json(out / "card.json", card)
 

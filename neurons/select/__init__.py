@@ -18,8 +18,9 @@ import torch
 from kolang.config import field_docs
 from kolang.errors import ConfigError, DataError, NeuronSetError
 from kolang.layers import as_layers
+from kolang.neurons.config import validate_strategy
 from kolang.neurons.neuronset import NeuronSet, fingerprint_of
-from kolang.neurons.select.base import DEFAULT_TOP_FRACTION, Method, MethodScores, cut_ties, take, validate_strategy
+from kolang.neurons.select.base import DEFAULT_TOP_FRACTION, Method, MethodScores, cut_ties, take
 from kolang.neurons.stats import ActivationStats
 
 REGISTRY: dict[str, Method] = {}

@@ -147,14 +147,6 @@ def standardized_difference(diff: torch.Tensor, ss_t: torch.Tensor, ss_r: torch.
     return diff / ((ss_t + ss_r) / dof).sqrt().clamp(min=STD_FLOOR)
 
 
-def validate_strategy(top_fraction: float | None, per_layer: int | None) -> None:
-    """Raise `ConfigError` for a fraction outside (0, 1], a quota below 1, or both given at once."""
-    if top_fraction is not None and per_layer is not None:
-        raise ConfigError("give either top_fraction or per_layer, not both")
-    if top_fraction is not None and not 0.0 < float(top_fraction) <= 1.0:
-        raise ConfigError(f"top_fraction must lie in (0, 1], got {top_fraction}")
-    if per_layer is not None and (isinstance(per_layer, bool) or int(per_layer) != per_layer or per_layer < 1):
-        raise ConfigError(f"per_layer must be a positive integer, got {per_layer}")
 
 
 def pooled(stats, langs: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

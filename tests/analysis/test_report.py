@@ -21,14 +21,16 @@ from kolang.io import read_jsonl, torn
 from kolang.analysis.plots import alarm_spans, metrics_figure
 from kolang.errors import RunDirError
 
-FIGURES_IN_FULL_RUN = 8  # neurons: counts + scores; validation; logit lens; probes; metrics; drift; RL curves
+FIGURES_IN_FULL_RUN = 9  # neurons: counts + scores; validation; logit lens; probes; metrics; drift; RL curves; eval
 
 
 @pytest.fixture(scope="module")
 def run_dir(micro_organism, tmp_path_factory):
     """A demo-shaped run folder made by the real stages on the micro organism: neurons/, validate/,
-    analysis/ (logit lens, probes), rl/ (GRPO with drift tracking and a collapse alarm), experiment.json."""
+    analysis/ (logit lens, probes), rl/ (GRPO with drift tracking and a collapse alarm), experiment.json, eval/."""
+    from kolang.analysis.config import EvalConfig
     from kolang.analysis.drift import DriftTracker, probe_set_from_tasks
+    from kolang.analysis.evaluate import evaluate_model, problem_records
     from kolang.analysis.logit_lens import korean_prompts, logit_lens
     from kolang.analysis.probes import language_probes
     from kolang.analysis.validate import validate
@@ -66,6 +68,9 @@ def run_dir(micro_organism, tmp_path_factory):
         {"arm": "rl", "accuracy": 0.25, "target_share": 0.31}, {"arm": "tune+rl", "accuracy": 0.5, "target_share": 0.82}],
         "curves": {"rl": {"accuracy": [0.2, 0.25], "target_share": [0.4, 0.31]},
                    "tune+rl": {"accuracy": [0.3, 0.5], "target_share": [0.7, 0.82]}}})
+    records = problem_records(generate(4, seed=2), "ko") + problem_records(generate(2, seed=3), "en")
+    atomic_write_json(root / "eval" / "eval.json", evaluate_model(model, tok, records, EvalConfig(
+        samples=2, max_new_tokens=8, bootstrap=100)))
     return root
 
 
@@ -78,7 +83,8 @@ def test_find_artifacts_recursively_skipping_hidden_folders(run_dir, tmp_path):
     rel = {k: [p.relative_to(run_dir).as_posix() for p in v] for k, v in found.items()}
     assert rel == {"neurons": ["neurons/neurons.json"], "validation": ["validate/validation.json"],
                    "logit_lens": ["analysis/logit_lens.json"], "probes": ["analysis/probes.json"],
-                   "metrics": ["rl/metrics.jsonl"], "drift": ["rl/drift.jsonl"], "experiment": ["experiment.json"]}
+                   "metrics": ["rl/metrics.jsonl"], "drift": ["rl/drift.jsonl"], "experiment": ["experiment.json"],
+                   "eval": ["eval/eval.json"]}
     (tmp_path / ".neurons.tmp").mkdir()
     (tmp_path / ".neurons.tmp" / "neurons.json").write_text("{}")
     assert not any(find_artifacts(tmp_path).values())
@@ -97,7 +103,7 @@ def test_full_report(run_dir, tmp_path):
     rest = page.replace(js, "")
     assert "<script src" not in rest and "https://" not in rest  # nothing else to fetch: opens offline
     assert len(figure_divs(page)) == FIGURES_IN_FULL_RUN == len(set(figure_divs(page)))
-    for section in ("neurons", "validation", "logit_lens", "probes", "metrics", "drift", "experiment"):
+    for section in ("neurons", "validation", "logit_lens", "probes", "metrics", "drift", "experiment", "eval"):
         assert f"<section id='{section}'>" in page
     assert "class='warn'>the last line was cut short" in page
     assert "could not read" not in page
@@ -109,6 +115,7 @@ def test_full_report(run_dir, tmp_path):
     # The experiment table and the ablation table hold the numbers of their files.
     assert "tune+rl" in page and "0.82" in page
     assert "RL curves, mean over seeds" in page  # the per-step curves of every arm
+    assert "avg@2" in page and "all · level 1" in page  # the eval table: one row a set, a level under it
     validation = json.loads((run_dir / "validate" / "validation.json").read_text())
     assert f"{validation['conditions']['none']['ko']['nll']:.4g}" in page
 
@@ -120,7 +127,8 @@ def test_metrics_figure_plots_each_numeric_key_over_steps(run_dir):
     for key in ("reward", "accuracy", "target_share", "kept_fraction", "loss", "reward/language"):
         assert list(by_name[key].x) == [r["step"] for r in records]
         assert list(by_name[key].y) == [r.get(key) for r in records]
-    assert [t.name for t in fig.data][:4] == ["reward", "accuracy", "target_share", "kept_fraction"]
+    assert [t.name for t in fig.data][:6] == ["reward", "accuracy", "target_share", "target_share_thought",
+                                              "target_share_answer", "kept_fraction"]
     assert "collapse" not in by_name and "step" not in by_name  # strings and the x axis are not panels
     # One mark a panel for each run of consecutive alarms: a line for one step, a band for several.
     spans = alarm_spans([r["step"] for r in records], records)
@@ -225,6 +233,7 @@ def _png(path: Path) -> tuple[int, int, bytes]:
     return size[0], size[1], zlib.decompress(idat)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/install-browser.sh installs it)")
 def test_report_renders_in_a_browser(run_dir, tmp_path):
     page = build_report(run_dir)

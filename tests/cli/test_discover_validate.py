@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from kolang.cli import main
 from kolang.data.io import write_jsonl
 
 PAIRS = [{"ko": k, "en": e} for k, e in [
@@ -14,38 +13,30 @@ PAIRS = [{"ko": k, "en": e} for k, e in [
 ]]
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-        raise SystemExit(0)
-    err = capsys.readouterr().err
-    return e.value.code, err
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", PAIRS)
 
 
-def test_discover_then_validate(tiny_dir, data, tmp_path, capsys):
-    code, err = run(["discover", "--model", str(tiny_dir), "--data", str(data), "--method", "contrast",
-                     "--per-layer", "3", "--out", str(tmp_path / "ns")], capsys)
+def test_discover_then_validate(tiny_dir, data, tmp_path, cli):
+    code, err = cli(*["discover", "--model", str(tiny_dir), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "3", "--out", str(tmp_path / "ns")])
     assert code == 0, err
     meta = json.loads((tmp_path / "ns" / "neurons.json").read_text())
     assert meta["target"] == "ko" and meta["method"] == "contrast"
     assert sum(len(v) for v in meta["neurons"].values()) == 6
     assert (tmp_path / "ns" / "neurons.safetensors").is_file()
-    code, err = run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
-                     "--n-random", "2", "--out", str(tmp_path / "val")], capsys)
+    code, err = cli(*["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
+                     "--n-random", "2", "--out", str(tmp_path / "val")])
     assert code == 0, err
     result = json.loads((tmp_path / "val" / "validation.json").read_text())
     assert set(result["conditions"]) == {"none", "ablate_set", "ablate_random_0", "ablate_random_1"}
     assert "plotly" in (tmp_path / "val" / "validation.html").read_text()[:200000].lower()
 
 
-def test_discover_with_bundled_sentences(tiny_dir, tmp_path, capsys):
-    code, err = run(["discover", "--model", str(tiny_dir), "--method", "lape", "--top-fraction", "0.05",
-                     "--layers", "0:1", "--max-texts", "40", "--out", str(tmp_path / "ns")], capsys)
+def test_discover_with_bundled_sentences(tiny_dir, tmp_path, cli):
+    code, err = cli(*["discover", "--model", str(tiny_dir), "--method", "lape", "--top-fraction", "0.05",
+                     "--layers", "0:1", "--max-texts", "40", "--out", str(tmp_path / "ns")])
     assert code == 0, err
     meta = json.loads((tmp_path / "ns" / "neurons.json").read_text())
     assert set(meta["neurons"]) <= {"0"}
@@ -58,26 +49,26 @@ def _one_line_error(code, err, needle):
     assert "Traceback" not in err
 
 
-def test_bad_inputs(tiny_dir, data, tmp_path, capsys):
+def test_bad_inputs(tiny_dir, data, tmp_path, cli):
     out = str(tmp_path / "o")
     base = ["discover", "--model", str(tiny_dir), "--out", out]
-    _one_line_error(*run(base + ["--data", str(tmp_path / "nope.jsonl")], capsys), "does not exist")
+    _one_line_error(*cli(*base + ["--data", str(tmp_path / "nope.jsonl")]), "does not exist")
     (tmp_path / "empty.jsonl").write_text("")
-    _one_line_error(*run(base + ["--data", str(tmp_path / "empty.jsonl")], capsys), "empty")
+    _one_line_error(*cli(*base + ["--data", str(tmp_path / "empty.jsonl")]), "empty")
     write_jsonl(tmp_path / "ko.jsonl", [{"text": "안녕하세요", "lang": "ko"}] * 3)
-    _one_line_error(*run(base + ["--data", str(tmp_path / "ko.jsonl")], capsys), "one language only")
+    _one_line_error(*cli(*base + ["--data", str(tmp_path / "ko.jsonl")]), "one language only")
     (tmp_path / "latin1.jsonl").write_bytes('{"text": "caf\xe9", "lang": "en"}\n'.encode("latin-1"))
-    _one_line_error(*run(base + ["--data", str(tmp_path / "latin1.jsonl")], capsys), "not UTF-8")
+    _one_line_error(*cli(*base + ["--data", str(tmp_path / "latin1.jsonl")]), "not UTF-8")
     (tmp_path / "bad.jsonl").write_text('{"ko": "안녕"}\nnot json\n')
-    _one_line_error(*run(base + ["--data", str(tmp_path / "bad.jsonl")], capsys), "bad.jsonl:2")
-    _one_line_error(*run(base + ["--data", str(data), "--layers", "0:9"], capsys), "layer")
-    _one_line_error(*run(base + ["--data", str(data), "--top-fraction", "1.5"], capsys), "top-fraction")
-    _one_line_error(*run(["discover", "--model", str(tmp_path / "nomodel"), "--out", out, "--data", str(data)], capsys),
+    _one_line_error(*cli(*base + ["--data", str(tmp_path / "bad.jsonl")]), "bad.jsonl:2")
+    _one_line_error(*cli(*base + ["--data", str(data), "--layers", "0:9"]), "layer")
+    _one_line_error(*cli(*base + ["--data", str(data), "--top-fraction", "1.5"]), "top-fraction")
+    _one_line_error(*cli(*["discover", "--model", str(tmp_path / "nomodel"), "--out", out, "--data", str(data)]),
                     "does not exist")
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
-    _one_line_error(*run(["discover", "--model", str(bert), "--out", out, "--data", str(data)], capsys),
+    _one_line_error(*cli(*["discover", "--model", str(bert), "--out", out, "--data", str(data)]),
                     "supported families")
     assert not (tmp_path / "o").exists()  # nothing half-written
 
@@ -87,18 +78,18 @@ def test_bad_inputs(tiny_dir, data, tmp_path, capsys):
     (["tune", "--steps", "many"], "--steps"),
     (["rl", "--temperature", "hot"], "--temperature"),
 ])
-def test_usage_errors_are_one_line(argv, words, capsys):
-    _one_line_error(*run(argv, capsys), words)
+def test_usage_errors_are_one_line(argv, words, cli):
+    _one_line_error(*cli(*argv), words)
 
 
-def test_neuron_set_for_another_model_is_refused(tiny_dir, data, tmp_path, capsys):
+def test_neuron_set_for_another_model_is_refused(tiny_dir, data, tmp_path, cli):
     from kolang.tiny import save_tiny
 
     other = save_tiny(tmp_path / "wide", "qwen2", width=96)
-    code, err = run(["discover", "--model", str(other), "--data", str(data), "--method", "contrast",
-                     "--per-layer", "2", "--out", str(tmp_path / "ns")], capsys)
+    code, err = cli(*["discover", "--model", str(other), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "2", "--out", str(tmp_path / "ns")])
     assert code == 0, err
-    _one_line_error(*run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
-                          "--out", str(tmp_path / "v")], capsys), "MLP width")
-    _one_line_error(*run(["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "missing"),
-                          "--out", str(tmp_path / "v")], capsys), "missing")
+    _one_line_error(*cli(*["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
+                          "--out", str(tmp_path / "v")]), "MLP width")
+    _one_line_error(*cli(*["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "missing"),
+                          "--out", str(tmp_path / "v")]), "missing")

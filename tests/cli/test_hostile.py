@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 
@@ -62,6 +63,10 @@ def w(tmp_path_factory):
                   steps=2, group_size=2, prompts_per_step=1, max_completion_length=4, filter_groups=False,
                   save_every=1, threads=1)
     GRPOTrainer(rl).train()
+    flores = datasets.Dataset.from_dict({"sentence_kor_Hang": [p["ko"] for p in PAIRS],
+                                         "sentence_eng_Latn": [p["en"] for p in PAIRS]})
+    flores.save_to_disk(str(root / "flores"))
+    datasets.DatasetDict({"dev": flores, "devtest": flores}).save_to_disk(str(root / "flores_splits"))
     (root / "user").mkdir()
     (root / "user" / "notes.txt").write_text("mine")
     (root / "file.txt").write_text("a file")
@@ -173,6 +178,26 @@ CASES: dict[str, Case] = {
         ["discover", "--model", _wordpiece_model(w, t), "--out", t / "n"], "tokenizer", [t / "m"]),
     "drift --models that do not match": lambda w, t: (
         ["drift", "--models", w / "model", w / "wide", "--neurons", w / "ns", "--out", t / "d"], "MLP width", []),
+    "eval --samples 0": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--samples", "0"], "--samples", []),
+    "eval --schema that does not exist": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--schema", "squad"], "--schema",
+        []),
+    "eval records lacking the schema's field": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--schema", "gsm8k"],
+        "lacks 'question'", []),
+    "eval records of no known schema": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "pairs.jsonl", "--out", t / "e"], "cannot tell the schema", []),
+    "eval --data a folder that is no dataset": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", copy(w / "user", t / "u"), "--out", t / "e"], "save_to_disk",
+        [t / "u"]),
+    "eval --data that does not exist": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", t / "missing.jsonl", "--out", t / "e"], "does not exist", []),
+    "eval --out onto the model": lambda w, t: (
+        ["eval", "--model", copy(w / "model", t / "m"), "--data", w / "rl.jsonl", "--out", t / "m"], "did not write",
+        [t / "m"]),
+    "eval --model organism of no size": lambda w, t: (
+        ["eval", "--model", "organism:huge", "--data", w / "rl.jsonl", "--out", t / "e"], "organism comes in", []),
     # --- messages --------------------------------------------------------------------------------
     "a file as --model": lambda w, t: (
         ["discover", "--model", w / "file.txt", "--out", t / "n"], "is a file", []),
@@ -183,6 +208,41 @@ CASES: dict[str, Case] = {
         ["demo", "--size", "micro", "--layers", "0:9", "--out", t / "demo"], "--layers", []),
     "an unknown --param": lambda w, t: (
         ["discover", "--model", w / "model", "--out", t / "n", "--param", "nonsense"], "NAME=VALUE", []),
+    # --- models named by hub id, placed by a device map, read with another attention kernel --------------
+    "a hub id not cached, offline": lambda w, t: (
+        ["discover", "--model", "org/absent", "--out", t / "n"], "HF_HUB_OFFLINE=1 forbids downloading", []),
+    "tune on a hub id not cached, offline": lambda w, t: (
+        ["tune", "--model", "org/absent", "--data", w / "sft.jsonl", "--neurons", w / "ns", "--out", t / "r", *TUNE],
+        "hf download org/absent", []),
+    "--revision on a local folder": lambda w, t: (
+        ["validate", "--model", w / "model", "--revision", "main", "--neurons", w / "ns", "--out", t / "v"],
+        "applies to a hub id", []),
+    "--device-map banana": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--device-map", "banana"], "--device-map banana", []),
+    "--device-map onto a GPU that is not there": lambda w, t: (
+        ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--device-map", '{"": 9}'],
+        "GPU 9", []),
+    "--device-map and --device": lambda w, t: (
+        ["drift", "--models", w / "model", w / "model", "--neurons", w / "ns", "--out", t / "d", "--device-map",
+         "auto", "--device", "cpu"], "not both", []),
+    "--device-map to disk without --offload-folder": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--device-map", '{"": "disk"}'], "--offload-folder", []),
+    "an unknown --attn-implementation": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--attn-implementation", "fastest"],
+        "--attn-implementation fastest", []),
+    # --- corpora read through a column mapping ------------------------------------------------------
+    "--pair-fields naming a missing column": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--data", w / "flores", "--pair-fields",
+         "ko=sentence_kor_Hang,en=english"], "no column english", [w / "flores"]),
+    "--pair-fields naming a language the JSONL lacks": lambda w, t: (
+        ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--data", w / "pairs.jsonl",
+         "--pair-fields", "ko,ja"], "lacks field(s) ja", []),
+    "--pair-fields of one column": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--data", w / "flores", "--pair-fields", "ko"],
+        "two or more", []),
+    "a saved dataset of several splits": lambda w, t: (
+        ["discover", "--model", w / "model", "--out", t / "n", "--data", w / "flores_splits", "--pair-fields",
+         "ko=sentence_kor_Hang,en=sentence_eng_Latn"], "holds the splits dev, devtest", []),
 }
 
 
@@ -208,7 +268,8 @@ def _wordpiece_model(w: Path, t: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_hostile_input_is_one_line_and_touches_nothing(name, w, tmp_path, cli, monkeypatch, one_thread):
+def test_hostile_input_is_one_line_and_touches_nothing(name, w, tmp_path, cli, monkeypatch, one_thread, hub_cache):
+    # hub_cache: an empty Hugging Face cache, offline, so a hub id reaches no network
     monkeypatch.chdir(tmp_path)
     if name == "--device cuda without CUDA" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -64,8 +64,26 @@ def test_help_imports_nothing_heavy(argv):
     (["discover", "--model", "/nonexistent", "--out", "x", "--layers", "1:2:3:4"], "layer"),
     (["validate", "--model", "/nonexistent", "--neurons", "n", "--out", "v", "--n-random", "0"], "--n-random"),
     (["demo", "--layers", "0:99", "--size", "micro"], "--layers"),
+    (["eval", "--model", "/nonexistent", "--data", "d.jsonl", "--samples", "0"], "--samples"),
+    (["eval", "--model", "/nonexistent", "--data", "d.jsonl", "--target", "xx"], "unknown target"),
 ])
 def test_usage_errors_are_answered_before_any_heavy_import(argv, words):
+    r = probe(*argv)
+    assert r["code"] == 2, r
+    assert words in r["err"].strip().splitlines()[-1], r
+    assert r["heavy"] == [], r
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["discover", "--model", "org/absent", "--out", "x"], "HF_HUB_OFFLINE=1"),
+    (["validate", "--model", "org/absent", "--neurons", "n", "--out", "v"], "HF_HUB_OFFLINE=1"),
+    (["discover", "--model", "/nonexistent", "--out", "x", "--device-map", "banana"], "--device-map"),
+    (["discover", "--model", "/nonexistent", "--out", "x", "--attn-implementation", "fast"], "--attn-implementation"),
+    (["discover", "--model", "/nonexistent", "--out", "x", "--pair-fields", "ko"], "--pair-fields"),
+])
+def test_hub_ids_and_load_options_are_checked_before_any_heavy_import(argv, words, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache, offline: the hub id is answered from disk
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     r = probe(*argv)
     assert r["code"] == 2, r
     assert words in r["err"].strip().splitlines()[-1], r

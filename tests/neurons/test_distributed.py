@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from kolang.neurons.stats import collect_stats
@@ -32,6 +33,7 @@ KO = ["안녕하세요", "오늘 날씨가 좋네요", "학교에 갑니다", "�
 EN = ["hello", "nice weather today", "I go to school", "coffee please", "I read a book", "I ate rice"]
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(tmp_path, free_port):
     (tmp_path / "corpus.py").write_text(f"TEXTS = {KO + EN!r}\nLANGS = {['ko'] * len(KO) + ['en'] * len(EN)!r}\n")
     script = tmp_path / "run.py"

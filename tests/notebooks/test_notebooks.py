@@ -38,6 +38,7 @@ def _widget_outputs(nb) -> list[list[dict]]:
     return [m["state"].get("outputs", []) for m in state.values() if m.get("model_name") == "OutputModel"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs(name, micro_organism, tmp_path, monkeypatch):
     from nbclient import NotebookClient

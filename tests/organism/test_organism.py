@@ -73,6 +73,7 @@ def test_corrupt_cache_detected(micro_organism, tmp_path, damage):
     assert not is_valid(d, "micro")
 
 
+@pytest.mark.slow
 def test_corrupt_cache_rebuilt_deterministically(micro_organism, tmp_path):
     d = organism_dir("micro", tmp_path)
     shutil.copytree(micro_organism, d)

@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from kolang.cli import main
-
 OPTS = ["--steps", "3", "--group-size", "2", "--prompts-per-step", "2", "--max-completion-length", "6",
         "--no-filter-groups", "--save-every", "1", "--threads", "1", "--lr", "0.01", "--format-weight", "1"]
 
@@ -25,25 +23,16 @@ def data(tmp_path):
     return path
 
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
-def test_cli_runs_and_resumes(tiny_dir, data, tmp_path, capsys):
+def test_cli_runs_and_resumes(tiny_dir, data, tmp_path, cli):
     out = tmp_path / "run"
-    code, err = run(["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(out), *OPTS], capsys)
+    code, err = cli(*["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(out), *OPTS])
     assert code == 0, err
     assert "3 steps" in err and (out / "model" / "config.json").is_file()
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [0, 1, 2]
     cfg = json.loads((out / "config.json").read_text())["config"]
     assert cfg["group_size"] == 2 and cfg["format_weight"] == 1.0 and cfg["model"] == str(tiny_dir)
-    code, err = run(["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(out), *OPTS], capsys)
+    code, err = cli(*["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(out), *OPTS])
     assert code == 2 and "--resume" in err
 
 
@@ -54,18 +43,19 @@ def test_cli_runs_and_resumes(tiny_dir, data, tmp_path, capsys):
     ([{"prompt": "x", "answer": "1"}], ["--trainable", "neurons"], "--neurons"),
     ([{"prompt": "x", "answer": "1"}], ["--filter-low", "0.9", "--filter-high", "0.5"], "filter"),
 ])
-def test_cli_bad_input_is_one_line(tiny_dir, tmp_path, capsys, records, opts, message):
+def test_cli_bad_input_is_one_line(tiny_dir, tmp_path, cli, records, opts, message):
     path = tmp_path / "d.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    code, err = run(["rl", "--model", str(tiny_dir), "--data", str(path), "--out", str(tmp_path / "o"), *opts], capsys)
+    code, err = cli(*["rl", "--model", str(tiny_dir), "--data", str(path), "--out", str(tmp_path / "o"), *opts])
     assert code == 2 and message in err and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("kolang: error:")
 
 
-def test_killed_run_resumes_to_the_same_metrics(tiny_dir, data, tmp_path, capsys):
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_metrics(tiny_dir, data, tmp_path, cli):
     steps = ["--steps", "20"]  # enough steps that the poll below catches the run mid-way
     full = tmp_path / "full"
-    assert run(["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(full), *OPTS, *steps], capsys)[0] == 0
+    assert cli(*["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(full), *OPTS, *steps]).code == 0
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "kolang", "rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(killed),
            *OPTS, *steps]
@@ -81,8 +71,7 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_dir, data, tmp_path, capsys
     done = sorted(p.name for p in (killed / "checkpoints").iterdir() if not p.name.startswith("."))
     assert done, "the run never wrote a checkpoint"
     assert "step-000020" not in done  # it really was interrupted
-    code, err = run(["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(killed), *OPTS, *steps, "--resume"],
-                    capsys)
+    code, err = cli(*["rl", "--model", str(tiny_dir), "--data", str(data), "--out", str(killed), *OPTS, *steps, "--resume"])
     assert code == 0, err
 
     def metrics(run_dir):

@@ -6,15 +6,15 @@ import math
 
 import pytest
 
+from kolang.data.answers import extract_answer, split_reasoning
 from kolang.errors import ConfigError, RewardError
 from kolang.rl.rewards import (
     AccuracyReward,
     FormatReward,
     LanguageConsistencyReward,
+    ThinkFormatReward,
     WeightedReward,
     completion_text,
-    extract_answer,
-    split_reasoning,
 )
 
 KO_REASONING = (
@@ -167,3 +167,61 @@ def test_format_sentence_final_statement():
         "답은 7입니다. 다시 확인하면 답은 7입니다.": 0.0,
     }
     assert f(prompts=[""] * len(cases), completions=list(cases)) == list(cases.values())
+
+
+# --- reasoning models: a thought block, then the answer ------------------------------------------
+
+EN_THOUGHT = "<think>\nMinsu has 3 apples and gets 4 more from a friend, so 3 + 4 = 7 apples.\n</think>\n\n"
+KO_THOUGHT = "<think>\n민수는 사과를 3개 가지고 있고 친구에게서 4개를 더 받았으니 모두 7개입니다.\n</think>\n\n"
+KO_ANSWER = "민수가 가진 사과는 모두 일곱 개입니다.\n답은 7입니다."
+
+
+def test_language_reward_scores_the_thought_by_default():
+    english_thought = EN_THOUGHT + KO_ANSWER  # answers in Korean, thinks in English: the collapse
+    by = {part: LanguageConsistencyReward("ko", min_letters=10, part=part) for part in ("thought", "answer", "both")}
+    scores = {part: r(prompts=["q"], completions=[english_thought])[0] for part, r in by.items()}
+    assert scores["thought"] == 0.0 and scores["answer"] == 1.0 and 0.2 < scores["both"] < 0.6, scores
+    assert by["thought"](prompts=["q"], completions=[KO_THOUGHT + "The answer is 7."]) == [1.0]
+    assert by["thought"](prompts=["q"], completions=[KO_REASONING]) == [1.0]  # no block: the reasoning is the thought
+    with pytest.raises(ConfigError, match="part"):
+        LanguageConsistencyReward("ko", part="summary")
+
+
+def test_language_reward_reports_its_path():
+    fr = LanguageConsistencyReward("fr", min_letters=10)
+    text = "<think>Minsu a trois pommes et en reçoit quatre de plus, donc il en a sept.</think>La réponse est 7."
+    assert fr.explain(text) == (1.0, "share by fasttext-lid176")
+    assert fr(prompts=["q"], completions=[EN_THOUGHT + "The answer is 7."]) == [0.0]  # English is not French
+    assert LanguageConsistencyReward("ko", min_letters=10).explain(KO_REASONING)[1] == "share by script"
+    assert fr.path() == "fasttext-lid176" and fr.path("ko") == "script"
+
+
+def test_accuracy_reads_the_answer_after_the_thought():
+    acc = AccuracyReward()
+    comps = [KO_THOUGHT + "The answer is 7.",
+             "<think>maybe the answer is 7</think>The answer is 8.",  # the thought's guesses do not count
+             "<think>3 + 4 = 7, so the answer is 7",  # cut off before any answer
+             "3 + 4 = 7\n</think>\n\\boxed{7}"]  # the template pre-filled <think>
+    assert acc(prompts=[""] * 4, completions=comps, answer=["7"] * 4) == [1.0, 0.0, 0.0, 1.0]
+    assert AccuracyReward(opened=True)(prompts=[""], completions=["3 + 4 = 7, the answer is 7"], answer=["7"]) == [0.0]
+
+
+@pytest.mark.parametrize("text, score", [
+    (KO_THOUGHT + KO_ANSWER, 1.0),
+    ("3 + 4 = 7\n</think>\nThe answer is 7.", 1.0),  # opening tag pre-filled by the template
+    ("<think>\n\n</think>\n\nThe answer is 7.", 0.0),  # empty thought
+    ("<think>3 + 4 = 7", 0.0),  # never closed
+    (EN_THOUGHT, 0.0),  # no answer after the block
+    (EN_THOUGHT + "I am not sure.", 0.0),  # an answer that states nothing
+    (EN_THOUGHT + "<think>again</think>The answer is 7.", 0.0),  # two blocks
+    (EN_REASONING, 0.0),  # no block at all
+])
+def test_think_format(text, score):
+    assert ThinkFormatReward()(prompts=[""], completions=[text]) == [score]
+    assert ThinkFormatReward()(prompts=[""], completions=[[{"role": "assistant", "content": text}]]) == [score]
+
+
+def test_format_reward_reads_the_answer_part():
+    f = FormatReward()
+    assert f(prompts=["", ""], completions=[KO_THOUGHT + "답은 7입니다.", "<think>The answer is 6.</think>The answer is 7."]) \
+        == [1.0, 1.0]

@@ -99,6 +99,20 @@ def test_resume_refuses_other_config(tmp_path):
     assert [x["step"] for x in lines(tmp_path / "r" / "metrics.jsonl")] == [0, 1, 2]
 
 
+def test_a_run_started_before_an_option_existed_resumes(tmp_path):
+    make(tmp_path, "old").train(stop_after=2)
+    path = tmp_path / "old" / "config.json"
+    cfg = json.loads(path.read_text())
+    for added in ("language_part", "think_format_weight", "thinking", "collapse_share"):  # options newer than the run
+        del cfg["config"][added]
+    path.write_text(json.dumps(cfg))
+    make(tmp_path, "old").train(resume=True, stop_after=3)
+    assert [x["step"] for x in lines(tmp_path / "old" / "metrics.jsonl")] == [0, 1, 2]
+    path.write_text(json.dumps({**cfg, "config": {k: v for k, v in cfg["config"].items() if k != "language_part"}}))
+    with pytest.raises(RunDirError, match="language_part"):  # added, but not left at its default
+        make(tmp_path, "old", language_part="answer").train(resume=True)
+
+
 def test_lora_and_neuron_adapters_train(tmp_path):
     from kolang.neurons.neuronset import NeuronSet, fingerprint_of
 
@@ -115,9 +129,26 @@ def test_lora_and_neuron_adapters_train(tmp_path):
 
 def test_difficulty_filtering_keeps_mixed_groups(tmp_path):
     tr = make(tmp_path, steps=2, filter_groups=True, filter_rounds=6)
+    G, kept, trained = tr.cfg.group_size, [], []
+    sample, update = tr._sample, tr._update
+
+    def spy_sample(n, round_, seen):  # the accuracy of every group the filter keeps
+        start = len(seen.get("_acc", []))
+        groups, keep = sample(n, round_, seen)
+        acc = seen["_acc"][start:]
+        kept.extend(acc[j * G:(j + 1) * G] for j, k in enumerate(keep.tolist()) if k)
+        return groups, keep
+
+    def spy_update(ro, adv):
+        trained.append(len(ro))
+        return update(ro, adv)
+
+    tr._sample, tr._update = spy_sample, spy_update
     tr.train()
-    for m in lines(tmp_path / "run" / "metrics.jsonl"):
-        assert 0 < m["kept_fraction"] <= 1 and m["groups_kept"] <= 2
+    assert kept and all(0 < sum(a) < G for a in kept), kept  # never an all-solved or all-failed group
+    m = lines(tmp_path / "run" / "metrics.jsonl")
+    assert [x["groups_kept"] * G for x in m if x["groups_kept"]] == trained  # only kept groups are trained on
+    assert all(0 < x["kept_fraction"] <= 1 for x in m)
 
 
 def test_all_filtered_is_an_error_or_a_skip(tmp_path):
@@ -156,11 +187,25 @@ def test_collapse_monitor_stops_and_rolls_back(tmp_path):
         s = make(tmp_path, "stop", collapse_min_share=1.1, collapse_action="stop").train()
     assert s["stopped"] and "fell below" in s["stopped"]
     assert len(lines(tmp_path / "stop" / "metrics.jsonl")) == 1
-    tr = make(tmp_path, "rb", collapse_max_drop=-1.0, collapse_action="rollback", save_every=1)
+
+
+
+def test_rollback_restores_the_best_checkpoints_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    tr = make(tmp_path, "rb", steps=4, collapse_max_drop=0.3, collapse_action="rollback", save_every=1, keep_checkpoints=5)
+    shares = [0.9, 0.95, 0.5, 0.5]  # the Korean share of steps 1..: the best checkpoint is step 2
+    monkeypatch.setattr(tr, "_shares", lambda texts, langs: dict.fromkeys(
+        ("target_share", "target_share_thought", "target_share_answer"), shares[tr.step]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = tr.train()
-    assert "rolled back" in s["stopped"]
+    assert "rolled back to the checkpoint of step 2" in s["stopped"] and tr.step == 3
+    ckpt = tmp_path / "rb" / "checkpoints"
+    now = dict(tr.model.named_parameters())
+    best, last = (load_file(ckpt / f"step-00000{k}" / "trainable.safetensors") for k in (2, 3))
+    assert all(torch.equal(now[n], t) for n, t in best.items())  # the weights of step 2, not just the message
+    assert any(not torch.equal(now[n], t) for n, t in last.items())
 
 
 def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
@@ -173,3 +218,37 @@ def test_gradient_checkpointing_changes_nothing_but_memory(tmp_path):
     assert all(torch.allclose(pa[n], pb[n], atol=2e-5) for n in pa)
     la, lb = lines(tmp_path / "plain" / "metrics.jsonl"), lines(tmp_path / "ckpt" / "metrics.jsonl")
     assert [x["reward"] for x in la] == [x["reward"] for x in lb]
+
+
+def test_thought_and_answer_shares_are_logged_apart(tmp_path):
+    tr = make(tmp_path, steps=1, collapse_share="answer", collapse_min_share=0.5, collapse_action="stop")
+    texts = ["<think>First I add the two numbers together.</think>민수는 사과가 다섯 개입니다. 답은 5입니다.",
+             "<think>두 수를 더하면 다섯이 됩니다.</think>So Minsu has five apples. The answer is 5."]
+    shares = tr._shares(texts, ["ko", "ko"])
+    assert shares == {"target_share": 0.5, "target_share_thought": 0.5, "target_share_answer": 0.5}
+    assert tr._shares(texts[:1], ["ko"]) == {"target_share": 0.0, "target_share_thought": 0.0, "target_share_answer": 1.0}
+    assert tr._collapse_share({"target_share": 0.1, "target_share_answer": 0.9}) == 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr.train()
+    m = lines(tmp_path / "run" / "metrics.jsonl")[0]
+    assert {"target_share", "target_share_thought", "target_share_answer"} <= set(m)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["language_path"] == "script" and cfg["thought_prefilled"] is False
+
+
+def test_default_rewards_follow_the_thought_format(tmp_path):
+    from kolang.organism.tokenizer import chat_template
+    from kolang.rl.trainer import default_rewards
+
+    tok = byte_tokenizer()
+    tok.chat_template = chat_template("r1")  # pre-fills <think>: completions start inside the thought
+    cfg = RLConfig(out=str(tmp_path / "r1"), steps=1, threads=1, language_part="answer", think_format_weight=0.5)
+    tr = GRPOTrainer(cfg, model=tiny_model("qwen2"), tokenizer=tok, records=RECORDS)
+    assert tr.opened is True
+    assert tr.reward.names == ["accuracy", "language", "format", "think_format"]
+    assert tr.reward.weights[-1] == 0.5
+    by = dict(zip(tr.reward.names, tr.reward.rewards))
+    assert by["language"].part == "answer" and by["accuracy"].opened is True
+    assert by["think_format"](prompts=[""], completions=["3 + 4 = 7\n</think>\nThe answer is 7."]) == [1.0]
+    assert default_rewards(RLConfig(judge=None)).names == ["accuracy", "language", "format", "think_format"]

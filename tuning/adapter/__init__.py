@@ -7,11 +7,11 @@ Importing this package registers the adapter with PEFT (`PeftType.SPARSE_NEURON`
 `PeftModel.from_pretrained` calls `register()` first.
 """
 
-from kolang.tuning.adapter.config import NeuronConfig, neuron_dict
+from kolang.tuning.adapter.config import NeuronConfig
 from kolang.tuning.adapter.layer import NeuronLayer
 from kolang.tuning.adapter.model import NeuronModel
 from kolang.tuning.adapter.register import register
 
 register()
 
-__all__ = ["NeuronConfig", "NeuronLayer", "NeuronModel", "neuron_dict", "register"]
+__all__ = ["NeuronConfig", "NeuronLayer", "NeuronModel", "register"]

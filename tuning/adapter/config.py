@@ -10,28 +10,16 @@ from peft.config import PeftConfig
 from peft.utils import PeftType
 
 from kolang.errors import NeuronSetError
+from kolang.neurons.neuronset import neuron_index
 
 PEFT_NAME = "sparse_neuron"  # PeftType.SPARSE_NEURON; parameters are named `sparse_neuron_*`
-
-
-def neuron_dict(neurons: Any) -> dict[int, torch.Tensor]:
-    """Layer -> sorted unique int64 indices, from a `NeuronSet`, a `{layer: indices}` mapping or its JSON form."""
-    raw = getattr(neurons, "neurons", neurons)
-    if not isinstance(raw, dict):
-        raise NeuronSetError(f"expected a NeuronSet or a {{layer: indices}} dict, got {type(neurons).__name__}")
-    out: dict[int, torch.Tensor] = {}
-    for layer, idx in raw.items():
-        t = torch.as_tensor(idx, dtype=torch.long).flatten().unique(sorted=True)
-        if t.numel():
-            out[int(layer)] = t
-    return dict(sorted(out.items()))
 
 
 @dataclass
 class NeuronConfig(PeftConfig):
     """Config of the sparse neuron adapter: deltas on the selected rows of gate/up and columns of down.
 
-    A neuron `(layer, i)` is hidden unit `i` of that layer's MLP (DESIGN.md); the adapter trains
+    A neuron `(layer, i)` is hidden unit `i` of that layer's MLP (`kolang.arch.base`); the adapter trains
     exactly the weights `kolang.arch` lists for it and nothing else. `target_modules` is filled in
     from the model when left empty, so a config is just the neuron set.
     """
@@ -60,14 +48,14 @@ class NeuronConfig(PeftConfig):
         super().__post_init__()
 
         self.peft_type = getattr(PeftType, PEFT_NAME.upper())
-        self.neurons = {str(k): [int(i) for i in v] for k, v in neuron_dict(self.neurons).items()}
+        self.neurons = {str(k): [int(i) for i in v] for k, v in neuron_index(self.neurons).items()}
         if isinstance(self.target_modules, (set, tuple)):
             self.target_modules = sorted(self.target_modules)
 
     @classmethod
     def from_neurons(cls, neurons: Any, layers: Optional[list[int]] = None, **kw: Any) -> "NeuronConfig":
         """Config for a `NeuronSet` (or `{layer: indices}`), optionally restricted to `layers`."""
-        nd = neuron_dict(neurons)
+        nd = neuron_index(neurons)
         if layers is not None:
             keep = set(int(x) for x in layers)
             nd = {k: v for k, v in nd.items() if k in keep}
@@ -80,4 +68,4 @@ class NeuronConfig(PeftConfig):
 
     def layer_indices(self) -> dict[int, torch.Tensor]:
         """The neurons as `{layer: LongTensor}`."""
-        return neuron_dict({int(k): v for k, v in self.neurons.items()})
+        return neuron_index({int(k): v for k, v in self.neurons.items()})
