@@ -175,10 +175,9 @@ def _numbers(level: int, rng: random.Random) -> tuple[tuple[str, int, int, int],
         for _ in range(2):
             op = "add" if x < 12 else rng.choice(("add", "sub"))
             x = push(op, x, rng.randint(2, 9))
-    elif level == 4:
-        x = push("mul", rng.randint(2, 9), rng.randint(2, 9))
-        op = "add" if x < 12 else rng.choice(("add", "sub"))
-        push(op, x, rng.randint(2, 9))
+    elif level == 4:  # a two-digit by one-digit product carried into one more step: the organism's hardest
+        x = push("mul", rng.randint(11, 99), rng.randint(2, 9))
+        push(rng.choice(("add", "sub")), x, rng.randint(2, 9))
     else:
         raise ConfigError(f"level must be one of {LEVELS}, got {level}")
     return tuple(steps)

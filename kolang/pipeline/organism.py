@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from kolang.analysis.evaluate import evaluate, reasoning_nll
+from kolang.analysis.config import EvalConfig
+from kolang.analysis.evaluate import evaluate_model, problem_records, reasoning_nll
 from kolang.data.tasks import discovery_records
 from kolang.errors import ConfigError
 from kolang.io import atomic_dir, atomic_write_json, holds_only
@@ -64,20 +65,8 @@ def _train_and_measure(cfg: OrganismConfig, out: Path, seed: int, progress: Prog
     model, tok, info = train_weights(cfg, out, seed, progress)
     sp = cfg.problems(seed)
     t0 = time.perf_counter()
-    measured: dict[str, Any] = {}
-    runs = [("en", 0.0), ("ko", 0.0), ("ko", 1.0)]
-    for i, (lang, temp) in enumerate(runs):
-        if progress is not None:
-            progress("evaluate", i, len(runs))
-        r = evaluate(model, tok, sp["eval"], lang, temperature=temp, seed=seed, max_new_tokens=cfg.eval_new_tokens)
-        key = f"{lang}_prompts_" + ("greedy" if temp == 0 else f"t{temp:g}")
-        measured[key] = {"accuracy": round(r["accuracy"], 4),
-                         "accuracy_by_level": {str(k): round(v, 4) for k, v in r["accuracy_by_level"].items()},
-                         "korean_share": round(r["target_share"], 4),
-                         "mostly_korean": round(r["mostly_target"], 4), "n": r["n"]}
+    measured = measure_card(model, tok, sp["eval"], cfg, seed, progress)
     neurons = korean_neuron_effect(model, tok, sp["train"][:300], sp["eval"], seed)
-    if progress is not None:
-        progress("evaluate", len(runs), len(runs))
     card = {
         "name": "kolang model organism",
         "version": VERSION,
@@ -93,6 +82,33 @@ def _train_and_measure(cfg: OrganismConfig, out: Path, seed: int, progress: Prog
         "sha256": digests(out),
     }
     atomic_write_json(out / "card.json", card)
+
+
+def measure_card(model, tokenizer, problems, cfg: OrganismConfig, seed: int = 0,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Held-out accuracy (overall and by level) and Korean share of the thought, each with a bootstrap 95%
+    interval over problems: English and Korean prompts greedy, and Korean prompts sampled at temperature 1
+    (avg@4, no nucleus cut: the distribution RL samples from)."""
+    ecfg = EvalConfig(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=cfg.eval_new_tokens, batch_size=256,
+                      seed=seed, bootstrap=1000)
+    records = problem_records(problems, "en") + problem_records(problems, "ko")
+    shown = None if progress is None else (lambda done, total: progress("evaluate", done, total))
+    sets = evaluate_model(model, tokenizer, records, ecfg, progress=shown)["sets"]
+
+    def row(lang: str, mode: str) -> dict[str, Any]:
+        s = sets[lang]
+        acc, share = s[mode]["accuracy"], s[mode]["target_share_thought"]
+        levels = s.get("by_level", {})
+        return {"accuracy": round(acc["value"], 4), "accuracy_interval": [round(acc["low"], 4), round(acc["high"], 4)],
+                "accuracy_by_level": {lv: round(g[mode]["accuracy"]["value"], 4) for lv, g in levels.items()},
+                "accuracy_by_level_interval": {lv: [round(g[mode]["accuracy"]["low"], 4),
+                                                    round(g[mode]["accuracy"]["high"], 4)] for lv, g in levels.items()},
+                "korean_share": round(share["value"] or 0.0, 4),
+                "korean_share_interval": [round(share["low"] or 0.0, 4), round(share["high"] or 0.0, 4)],
+                "n": s["n"], **({"samples": ecfg.samples, "temperature": ecfg.temperature} if mode == "sampled" else {})}
+
+    return {"en_prompts_greedy": row("en", "greedy"), "ko_prompts_greedy": row("ko", "greedy"),
+            "ko_prompts_t1": row("ko", "sampled")}
 
 
 def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, seed: int = 0, n_random: int = 3,
