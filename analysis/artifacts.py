@@ -10,6 +10,7 @@ from kolang.errors import RunDirError
 
 # File name -> artifact kind; each kind has one section renderer in report.py.
 ARTIFACTS = {
+    "summary.json": "summary",
     "neurons.json": "neurons",
     "validation.json": "validation",
     "logit_lens.json": "logit_lens",

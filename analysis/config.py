@@ -70,8 +70,13 @@ class ValidateConfig:
     """Truncate each text to this many tokens."""
     token_budget: int = 16384
     """Tokens per forward batch (batch size x longest text)."""
+    min_ratio: float = 3.0
+    """The verdict passes when the target's NLL rises at least this many times every reference language's
+    (and more than every random set's)."""
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.min_ratio) and self.min_ratio >= 1):
+            raise ConfigError(f"--min-ratio must be a finite number ≥ 1, got {self.min_ratio}")
         if self.n_random < 1:
             raise ConfigError(f"--n-random must be ≥ 1: without a random control set nothing says the set is "
                               f"special, got {self.n_random}")

@@ -50,9 +50,19 @@ def alarm_spans(xs: list[float], records: list[dict[str, Any]]) -> list[tuple[fl
     return spans
 
 
+def moving_average(values: Sequence[float | None], window: int) -> list[float | None]:
+    """Mean of the known values among the last `window` (trailing, so a point never sees later steps)."""
+    out: list[float | None] = []
+    for i in range(len(values)):
+        known = [v for v in values[max(0, i - window + 1): i + 1] if v is not None]
+        out.append(sum(known) / len(known) if known else None)
+    return out
+
+
 def metrics_figure(records: list[dict[str, Any]], title: str = "metrics", keys: Iterable[str] | None = None,
-                   cols: int = 3):
-    """Small multiples, one panel per numeric key over steps; red marks span the steps of collapse-monitor alarms."""
+                   cols: int = 3, window: int = 1):
+    """Small multiples, one panel per numeric key over steps; red marks span the steps of collapse-monitor alarms.
+    With `window` > 1 the raw points are drawn faint under their trailing moving average."""
 
     xs, series = step_series(records)
     if keys is not None:
@@ -63,8 +73,15 @@ def metrics_figure(records: list[dict[str, Any]], title: str = "metrics", keys: 
     rows = math.ceil(len(names) / cols)
     fig = make_subplots(rows=rows, cols=min(cols, len(names)), subplot_titles=names, vertical_spacing=min(0.3, 0.6 / rows))
     for i, k in enumerate(names):
-        fig.add_scatter(x=xs, y=series[k], mode="lines+markers", name=k, showlegend=False, connectgaps=False,
-                        marker=dict(size=4), row=i // cols + 1, col=i % cols + 1)
+        at = dict(row=i // cols + 1, col=i % cols + 1)
+        if window > 1:
+            fig.add_scatter(x=xs, y=series[k], mode="markers", name=k, showlegend=False, opacity=0.35,
+                            marker=dict(size=3, color="#7f7f7f"), **at)
+            fig.add_scatter(x=xs, y=moving_average(series[k], window), mode="lines", name=f"{k} (mean of {window})",
+                            showlegend=False, connectgaps=True, line=dict(width=2, color="#1f77b4"), **at)
+        else:
+            fig.add_scatter(x=xs, y=series[k], mode="lines+markers", name=k, showlegend=False, connectgaps=False,
+                            marker=dict(size=4), **at)
     # Shapes are built as plain dicts and set once: plotly's add_vline re-validates the layout each call.
     shapes = []
     for first, last in alarm_spans(xs, records):

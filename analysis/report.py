@@ -34,7 +34,7 @@ from kolang.io import atomic_write_text, read_jsonl, torn
 from kolang.neurons.neuronset import NeuronSet
 
 SECTION_TITLES = {
-    "neurons": "Neuron sets", "validation": "Causal validation (ablation)", "logit_lens": "Logit lens",
+    "summary": "Result", "neurons": "Neuron sets", "validation": "Causal validation (ablation)", "logit_lens": "Logit lens",
     "probes": "Language probes", "metrics": "Training curves", "drift": "Neuron drift", "experiment": "Experiments",
     "eval": "Evaluation",
 }
@@ -214,7 +214,51 @@ def _eval(page: _Page, path: Path) -> None:
     page.fig(eval_figure(result))
 
 
-RENDERERS = {"neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,
+# The summary's evaluation table: (column, row key) for each prompt language.
+SUMMARY_COLUMNS = (("greedy", "accuracy"), ("avg@4", "sampled_accuracy"), ("pass@4", "pass_at_k"),
+                   ("Korean share (greedy)", "korean_share"), ("Korean share (sampled)", "sampled_korean_share"))
+
+
+def _ci_cell(row: dict[str, Any], key: str) -> str:
+    v, ci = row.get(key), row.get(f"{key}_ci") or [None, None]
+    if v is None:
+        return "—"
+    return f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if None not in ci else "")
+
+
+def _summary(page: _Page, path: Path) -> None:
+    """A demo's result first: its checks, the evaluation table with intervals, drift at the end, smoothed RL curves."""
+    data = _read_json(path)
+    checks = data["checks"]
+    org = data.get("organism") or {}
+    if org:
+        page.note(f"model organism v{org.get('version')} ({org.get('size')}, seed {org.get('seed')}, "
+                  f"{org.get('parameters') or 0:,} parameters)")
+    items = "".join(f"<li class='{'pass' if c['passed'] else 'fail'}'><b>{'PASSED' if c['passed'] else 'FAILED'}</b> "
+                    f"{html.escape(c['check'])}: {html.escape(str(c['measured']))}</li>" for c in checks.values())
+    page.add(f"<ul class='checks'>{items}</ul>")
+    rows = []
+    for r in data.get("evaluations", []):
+        for lang in ("ko", "en"):
+            if f"{lang}_accuracy" in r:
+                rows.append({"model": r["model"], "prompts": lang, "n": r.get(f"{lang}_n"),
+                             **{col: _ci_cell(r, f"{lang}_{key}") for col, key in SUMMARY_COLUMNS}})
+    page.note("held-out problems, greedy and 4 samples at temperature 1; 95% bootstrap intervals over problems")
+    page.add(table_html(rows))
+    drift = path.parent / "rl" / "drift.jsonl"
+    last = read_jsonl(drift)[-1:] if drift.is_file() else []
+    if last:
+        page.note("drift of the Korean set at the end of RL: " + ", ".join(
+            f"{k} {last[0][k]:.3f}" for k in ("iou", "rank_corr", "dp_abs_selected", "dp_abs_other") if isinstance(last[0].get(k), float)))
+    metrics = path.parent / "rl" / "metrics.jsonl"
+    records = read_jsonl(metrics) if metrics.is_file() else []
+    if records:
+        window = max(5, len(records) // 20)
+        page.fig(metrics_figure(records, title=f"GRPO: raw points and their moving average over {window} steps",
+                                keys=("reward", "accuracy", "target_share_thought", "kl"), cols=4, window=window))
+
+
+RENDERERS = {"summary": _summary, "neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,
              "metrics": _metrics, "drift": _drift, "experiment": _experiment, "eval": _eval}
 
 STYLE_CSS = """
@@ -223,7 +267,8 @@ h1{margin-bottom:.2rem} h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;mar
 h3{color:#444;font-family:ui-monospace,monospace;font-size:1rem;margin-top:1.5rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
-.note{color:#555} .warn{color:#a40;background:#fff4e5;padding:.4rem .6rem;border-radius:4px}
+.note{color:#555} .checks{list-style:none;padding-left:0} .checks li{padding:.3rem .6rem;margin:.2rem 0;border-radius:4px}
+.pass{background:#eaf7ea} .fail{background:#fde8e8;color:#900} .warn{color:#a40;background:#fff4e5;padding:.4rem .6rem;border-radius:4px}
 pre{background:#f7f7f7;padding:.6rem;overflow:auto;max-height:24rem;font-size:.8rem} nav a{margin-right:1rem}
 """
 

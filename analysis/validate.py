@@ -97,7 +97,7 @@ def nll_by_language(
 
 def validate(
     model: nn.Module, tokenizer, neurons: Any, texts: Sequence[str], langs: Sequence[str], *,
-    n_random: int = 3, seed: int = 0, max_length: int = 512, token_budget: int = 16384,
+    n_random: int = 3, seed: int = 0, max_length: int = 512, token_budget: int = 16384, min_ratio: float = 3.0,
 ) -> dict[str, Any]:
     """NLL per language with nothing ablated, with `neurons` ablated, and with `n_random` matched random sets.
 
@@ -139,6 +139,12 @@ def validate(
             "target_more_than_random": all(delta_set[target] > r[target] for r in delta_random_runs),
             "selectivity": delta_set[target] - max(delta_set[o] for o in others),
         }
+        worst = max(delta_set[o] for o in others)
+        ratio = delta_set[target] / worst if worst > 0 else (math.inf if delta_set[target] > 0 else 0.0)
+        verdict["ratio_to_references"] = ratio if math.isfinite(ratio) else None  # None: references unharmed
+        verdict["min_ratio"] = min_ratio
+        verdict["passed"] = bool(delta_set[target] > 0 and verdict["target_more_than_references"]
+                                 and verdict["target_more_than_random"] and ratio >= min_ratio)
     return {
         "neurons": len(neurons),
         "layers": {str(k): v for k, v in neurons.counts().items()},
@@ -147,4 +153,17 @@ def validate(
         "verdict": verdict,
     }
 
+
+def verdict_line(verdict: dict[str, Any] | None) -> tuple[bool, str]:
+    """(passed, one sentence) for a validation verdict, as the terminal, the demo and the report state it."""
+    if not verdict:
+        return False, "no verdict: the set names no target language present in the texts"
+    ratio = verdict.get("ratio_to_references")
+    shown = "every reference unharmed" if ratio is None else f"{ratio:.1f}x the worst-hit reference"
+    facts = (f"ablating the set raises '{verdict['target']}' NLL most: {verdict['target_more_than_references']}; "
+             f"more than every random set: {verdict['target_more_than_random']}; {shown} "
+             f"(needs {verdict.get('min_ratio', 3.0):g}x); selectivity {verdict['selectivity']:+.4f}")
+    passed = bool(verdict.get("passed", verdict["target_more_than_references"] and verdict["target_more_than_random"]))
+    return passed, ("PASSED: " if passed else "FAILED: ") + facts + ("" if passed else
+                                                                    " — the set does not behave as a language set")
 

@@ -20,7 +20,6 @@ repeat's on/off ratio) bounds the cost only loosely. The goal is at most 5%.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile

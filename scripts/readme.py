@@ -63,6 +63,61 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+SHIPPED_CARD = ROOT / "kolang" / "organism" / "shipped" / "card.json"
+DEMO = RESULTS / "demo" / "summary.json"
+
+
+def ci(v: float | None, bounds: list | None, digits: int = 3) -> str:
+    """`0.512 [0.470, 0.550]` from a value and its [low, high]."""
+    if v is None:
+        return "—"
+    if not bounds or None in bounds:
+        return fmt(v, digits)
+    return f"{fmt(v, digits)} [{fmt(bounds[0], digits)}, {fmt(bounds[1], digits)}]"
+
+
+@renderer("organism")
+def organism_card() -> str:
+    """The shipped organism's held-out accuracy by level and its Korean share, with intervals."""
+    card = read(SHIPPED_CARD)
+    meas = card["measurements"]
+    levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
+    names = {"en_prompts_greedy": "English, greedy", "ko_prompts_greedy": "Korean, greedy",
+             "ko_prompts_t1": "Korean, sampled T=1 (avg@4)"}
+    rows = [[names.get(k, k), ci(m["accuracy"], m.get("accuracy_interval")),
+             *[ci(m["accuracy_by_level"][lv], m.get("accuracy_by_level_interval", {}).get(lv), 2) for lv in levels],
+             ci(m["korean_share"], m.get("korean_share_interval"))] for k, m in meas.items()]
+    n = next(iter(meas.values()))["n"]
+    out = (f"Shipped organism v{card['version']} (seed {card['seed']}, {card['parameters']:,} parameters), "
+           f"{n} held-out problems a prompt language, {n // len(levels)} a level; 95% bootstrap intervals:\n\n")
+    out += table(["prompts", "accuracy", *[f"level {lv}" for lv in levels], "Korean share of the reasoning"], rows)
+    kn = card["korean_neurons"]
+    pairs = list(kn["reasoning_nll"])
+    krows = [["none (NLL, nats/token)", *[fmt(kn["reasoning_nll"][k]) for k in pairs]],
+             [f"its {kn['neurons']} Korean neurons ({kn['method']})", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs]]]
+    krows += [[f"random set {i}", *[f"{r[k]:+.3f}" for k in pairs]] for i, r in enumerate(kn["delta_random"])]
+    out += "\nReasoning NLL (question language -> reasoning language) and its rise under ablation:\n\n"
+    return out + table(["ablated", *pairs], krows)
+
+
+@renderer("demo")
+def demo_summary() -> str:
+    """The demo's checks and its held-out evaluation table, from results/demo/summary.json."""
+    data = read(DEMO)
+    out = "".join(f"- **{'passed' if c['passed'] else 'FAILED'}**: {c['check']} ({c['measured']})\n"
+                  for c in data["checks"].values())
+    rows = []
+    for r in data["evaluations"]:
+        for lang in ("ko", "en"):
+            rows.append([r["model"], lang, ci(r[f"{lang}_accuracy"], r.get(f"{lang}_accuracy_ci")),
+                         ci(r[f"{lang}_sampled_accuracy"], r.get(f"{lang}_sampled_accuracy_ci")),
+                         ci(r[f"{lang}_sampled_korean_share"], r.get(f"{lang}_sampled_korean_share_ci"))])
+    n = data["evaluations"][0].get("ko_n") if data["evaluations"] else 0
+    out += (f"\n{n} held-out problems a language; greedy, and 4 samples at temperature 1; 95% bootstrap "
+            "intervals over problems:\n\n")
+    return out + table(["model", "prompts", "greedy accuracy", "avg@4", "Korean share (sampled)"], rows)
+
+
 def render(text: str) -> str:
     """`text` with every results block replaced by its renderer's output."""
     def one(m: re.Match) -> str:

@@ -42,10 +42,25 @@ def _demo(
     set_threads()
     report = run_demo(out, cfg, fresh=fresh, say=say)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    table = Table(title="held-out word problems (greedy)")
-    for col in ("model", "ko accuracy", "ko: Korean reasoning share", "en accuracy"):
+    table = Table(title="held-out word problems: greedy, avg@4 at temperature 1; 95% intervals over problems")
+    for col in ("model", "prompts", "greedy", "avg@4", "Korean share (sampled)"):
         table.add_column(col, justify="right")
     for row in summary["evaluations"]:
-        table.add_row(row["model"], f"{row['ko_accuracy']:.3f}", f"{row['ko_korean_share']:.3f}", f"{row['en_accuracy']:.3f}")
+        for lang in ("ko", "en"):
+            table.add_row(row["model"], lang, _ci(row, f"{lang}_accuracy"), _ci(row, f"{lang}_sampled_accuracy"),
+                          _ci(row, f"{lang}_sampled_korean_share"))
     console.print(table)
+    failed = [c["check"] for c in summary["checks"].values() if not c["passed"]]
+    if failed:
+        say(f"[bold red]{len(failed)} of {len(summary['checks'])} checks FAILED: {'; '.join(failed)} (see the report)")
+    else:
+        say(f"[green]all {len(summary['checks'])} checks passed")
     say(f"report: {report.resolve()}")
+
+
+def _ci(row: dict, key: str) -> str:
+    v, ci = row.get(key), row.get(f"{key}_ci") or [None, None]
+    if v is None:
+        return "—"
+    return f"{v:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if None not in ci else f"{v:.3f}"
+

@@ -8,10 +8,11 @@ from typing import Any, Optional
 import typer
 
 from kolang.analysis.config import COMPLETIONS_FILE, EVAL_FILE, EVAL_FILES, EvalConfig
-from kolang.cli._common import console, data_arg, model_arg, out_arg, progress, quiet_libraries, say
+from kolang.cli._common import console, data_arg, load_arg, model_arg, out_arg, progress, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.errors import ConfigError
+from kolang.loading import LoadConfig
 
 ORGANISM = "organism"  # --model organism[:size]: the bundled model organism, built once and cached
 
@@ -34,10 +35,10 @@ def _ci(rate: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{rate['value']:.{digits}f} [{rate['low']:.{digits}f}, {rate['high']:.{digits}f}]"
 
 
-@command("eval", EvalConfig)
+@command("eval", EvalConfig, LoadConfig)
 def _eval(
-    model: str = typer.Option(..., "--model", help="Hugging Face model folder, or organism (organism:micro) for the "
-                              "bundled model organism."),
+    model: str = typer.Option(..., "--model", help="Hugging Face model folder or hub id, or organism "
+                              "(organism:micro) for the bundled model organism."),
     data: Path = typer.Option(..., "--data", help="Problems: JSONL, JSON, parquet, CSV or a `datasets` save_to_disk "
                               "folder, in one of the --schema layouts."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for eval.json and completions.jsonl (default: "
@@ -49,9 +50,9 @@ def _eval(
     """Measure a model on a problem file: greedy and sampled accuracy (avg@k, pass@k), the target share of thought
     and of answer, lengths, truncation, per level or subject, each with a bootstrap 95% interval."""
     cfg = from_kwargs(EvalConfig, kwargs)
+    load = load_arg(from_kwargs(LoadConfig, kwargs), device)
     size = _organism_size(model)
-    if size is None:
-        model_arg(Path(model))
+    source = model_arg(model, load.revision) if size is None else None
     data_arg(data)
     out = out if out is not None else Path(f"eval-{Path(model).name if size is None else 'organism-' + size}")
     out_arg(out, EVAL_FILES)
@@ -64,27 +65,20 @@ def _eval(
     quiet_libraries()
     from rich.table import Table
 
-    from kolang.analysis.evaluate import evaluate_model
-    from kolang.data.io import write_jsonl
-    from kolang.io import atomic_dir, atomic_write_json, holds_only
     from kolang.models import load_model, set_threads
+    from kolang.pipeline.stages import eval_dir
 
     set_threads()
     if size is not None:
         from kolang.pipeline.organism import build
 
-        model = str(build(size))
-    hf, tok = load_model(model, dtype=dtype, device=device)
+        source = model = str(build(size))
+    hf, tok = load_model(source, dtype=dtype, device=device, **({} if size else load.load_kwargs()))
     n = min(len(records), cfg.limit or len(records))
     say(f"{n} problems, {n * (cfg.samples + int(cfg.greedy))} completions of at most {cfg.max_new_tokens} tokens")
     with progress("eval", n * (cfg.samples + int(cfg.greedy))) as update:
-        result = evaluate_model(hf, tok, records, cfg, progress=lambda done, total: update(done),
-                                keep_completions=True)
-    completions = result.pop("completions")
-    result = {"model": model, "data": str(data), **result}
-    with atomic_dir(out, holds_only(EVAL_FILES)) as tmp:
-        atomic_write_json(tmp / EVAL_FILE, result)
-        write_jsonl(tmp / COMPLETIONS_FILE, completions)
+        result = eval_dir(hf, tok, records, out, cfg, {"model": model, "data": str(data)},
+                          progress=lambda done, total: update(done))
     table = Table(title=f"{cfg.target} share measured by {result['language_path']}; 95% bootstrap intervals")
     for col in ("set", "n", "greedy acc", f"avg@{cfg.samples}", f"pass@{cfg.samples}", "thought share", "answer share",
                 "tokens", "truncated"):

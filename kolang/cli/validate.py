@@ -71,10 +71,8 @@ def _validate(
         table.add_row(lang, f"{base[lang]['nll']:.4f}", f"{hit[lang]['nll']:.4f}", f"{d['set'][lang]:+.4f}",
                       f"{d['random_mean'][lang]:+.4f}")
     console.print(table)
-    v = result["verdict"]
-    if v:
-        ok = v["target_more_than_references"] and v["target_more_than_random"]
-        say(("[green]" if ok else "[bold red]") + f"verdict: ablating the set hurts '{v['target']}' most: "
-            f"{v['target_more_than_references']}; more than every random set: {v['target_more_than_random']}; "
-            f"selectivity {v['selectivity']:+.4f}" + ("" if ok else " — the set does not behave as a language set"))
+    from kolang.analysis.validate import verdict_line
+
+    ok, line = verdict_line(result["verdict"])
+    say(("[green]" if ok else "[bold red]") + "verdict " + line)
     say(f"wrote {out / 'validation.json'} and {out / 'validation.html'}")

@@ -35,8 +35,8 @@ class Budget:
     """GRPO steps after tuning (about a second each on the organism)."""
     rl_lr: float = 3e-5
     """GRPO learning rate."""
-    eval_problems: int = 80
-    """Held-out problems asked in each language at each evaluation."""
+    eval_problems: int = 200
+    """Held-out problems asked in each language at each evaluation (greedy, and 4 samples at temperature 1)."""
 
     def __post_init__(self) -> None:
         if self.size not in ("full", "micro"):
@@ -85,7 +85,7 @@ class ExperimentConfig(Budget):
     """Arms to run (default: all eight)."""
     early: str = "0:2"
     """Early layers (tuned in the early-layer arms)."""
-    late: str = "2:4"
+    late: str = "4:6"
     """Late layers (tuned in the late-layer arm)."""
 
     def __post_init__(self) -> None:

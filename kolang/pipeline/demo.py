@@ -8,18 +8,20 @@ line in `stages.json`; a rerun skips the stages listed there (`fresh=True` redoe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from kolang.analysis.config import ValidateConfig
+from kolang.analysis.config import COMPLETIONS_FILE, ValidateConfig
+from kolang.analysis.intervals import linear_trend, paired_difference
 from kolang.analysis.logit_lens import korean_prompts, logit_lens
 from kolang.analysis.report import write_report
+from kolang.analysis.validate import verdict_line
 from kolang.config import to_dict
 from kolang.data.discovery import load_discovery
-from kolang.io import atomic_write_json
+from kolang.io import atomic_write_json, read_jsonl
 from kolang.models import load_model
 from kolang.neurons.neuronset import NeuronSet
+from kolang.organism.cache import read_card
 from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 from kolang.pipeline.organism import build
 from kolang.pipeline.stages import (
@@ -27,6 +29,7 @@ from kolang.pipeline.stages import (
     Stages,
     discover_dir,
     evaluate_dir,
+    per_problem,
     rl_dir,
     task_splits,
     tune_dir,
@@ -54,12 +57,14 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
 
     def validate() -> dict[str, Any]:
         model, tok = load_model(organism)
-        texts, langs = load_discovery(paths["discovery"])
+        texts, langs = load_discovery(paths["validation"])
         result = validate_dir(model, tok, NeuronSet.load(neurons, model), texts, langs, out / "validate",
                               ValidateConfig(n_random=3, seed=cfg.seed))
         return {"delta_nll": result["delta_nll"]["set"], "verdict": result["verdict"]}
 
-    st.run("validate", validate, say)
+    verdict = st.run("validate", validate, say)["verdict"]
+    passed, line = verdict_line(verdict)
+    say(("[green]" if passed else "[bold red]") + "validation " + line)
     st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", evals, cfg.seed), say)
     tuned = st.run("tune", lambda: tune_dir(organism, paths["sft"], neurons, out / "tune", "neurons", cfg.layers,
                                             cfg.tune_steps, cfg.tune_lr, cfg.seed), say)["merged"]
@@ -81,7 +86,54 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
 
     st.run("logit_lens", lens, say)
 
-    rows = [json.loads((evals / f"eval_{k}.json").read_text()) for k in ("base", "tuned", "rl") if (evals / f"eval_{k}.json").exists()]
-    atomic_write_json(out / "summary.json", {"evaluations": rows, "stages": {k: v.get("seconds") for k, v in st.done.items()}})
+    labels = [k for k in ("base", "tuned", "rl") if k in st.done or f"eval_{k}" in st.done]
+    rows = [st.done[f"eval_{k}"] for k in labels if f"eval_{k}" in st.done]
+    checks = demo_checks(out, verdict, cfg.seed)
+    for c in checks.values():
+        say(("[green]PASSED" if c["passed"] else "[bold red]FAILED") + f" {c['check']}: {c['measured']}")
+    atomic_write_json(out / "summary.json", {
+        "organism": organism_summary(organism), "config": settings, "evaluations": rows, "checks": checks,
+        "stages": {k: v.get("seconds") for k, v in st.done.items()}})
 
     return write_report(out, title="kolang demo — model organism")
+
+
+def organism_summary(path: str) -> dict[str, Any]:
+    """What the summary records of the organism the demo ran on (its card's version, size, seed and digests)."""
+    card = read_card(path)
+    return {"version": card.get("version"), "size": card.get("size"), "seed": card.get("seed"),
+            "parameters": card.get("parameters"), "sha256": card.get("sha256")}
+
+
+def demo_checks(out: Path, verdict: dict[str, Any] | None, seed: int) -> dict[str, dict[str, Any]]:
+    """The demo's sanity checks, each `{check, passed, measured, ...}`: the Korean set passes causal validation;
+    GRPO's sampled accuracy rises over the run (slope of a linear fit, 95% interval above 0); held-out sampled
+    Korean accuracy after RL is no lower than after tuning (paired difference over problems, 95% interval)."""
+    passed, line = verdict_line(verdict)
+    checks = {"validation": {"check": "the Korean set passes causal validation", "passed": passed, "measured": line}}
+    metrics = out / "rl" / "metrics.jsonl"
+    if metrics.is_file():
+        acc = [r.get("accuracy") for r in read_jsonl(metrics) if "step" in r]
+        trend = linear_trend(acc)
+        ok = trend["low"] is not None and trend["low"] > 0
+        checks["rl_learns"] = {
+            "check": "GRPO's sampled accuracy rises during the run", "passed": ok, "trend": trend,
+            "measured": "too few steps" if trend["slope"] is None else
+            f"slope {trend['slope'] * 100:+.3f} pp a step [{trend['low'] * 100:+.3f}, {trend['high'] * 100:+.3f}] over "
+            f"{trend['n']} steps (first tenth {_mean(acc[: max(len(acc) // 10, 1)]):.3f}, last tenth "
+            f"{_mean(acc[-max(len(acc) // 10, 1):]):.3f})"}
+    evals = out / "eval"
+    if (evals / "rl" / COMPLETIONS_FILE).is_file() and (evals / "tuned" / COMPLETIONS_FILE).is_file():
+        diff = paired_difference(per_problem(evals / "tuned", "ko"), per_problem(evals / "rl", "ko"), 2000, seed)
+        checks["rl_not_worse"] = {
+            "check": "held-out sampled Korean accuracy after RL is no lower than after tuning",
+            "passed": diff["value"] is not None and diff["value"] >= 0, "difference": diff,
+            "measured": f"RL - tuned {diff['value']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}] (avg@4, paired "
+                        "over problems)"}
+    return checks
+
+
+def _mean(xs: list[Any]) -> float:
+    known = [x for x in xs if x is not None]
+    return sum(known) / len(known) if known else float("nan")
+

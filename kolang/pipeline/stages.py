@@ -12,18 +12,28 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from kolang.analysis.config import DRIFT_FILES, VALIDATION_FILES, DriftConfig, ValidateConfig
+from kolang.analysis.config import (
+    COMPLETIONS_FILE,
+    DRIFT_FILES,
+    EVAL_FILE,
+    EVAL_FILES,
+    VALIDATION_FILES,
+    DriftConfig,
+    EvalConfig,
+    ValidateConfig,
+)
 from kolang.analysis.drift import DriftTracker
-from kolang.analysis.evaluate import evaluate
+from kolang.analysis.evaluate import evaluate_model, problem_records
 from kolang.analysis.plots import drift_figure, validation_figure
 from kolang.analysis.validate import validate
 from kolang.config import to_dict
 from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
 from kolang.data.discovery import load_discovery
+from kolang.data.io import write_jsonl
 from kolang.data.sentences import parallel_sentences
 from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
 from kolang.errors import ConfigError, RunDirError
@@ -52,7 +62,7 @@ Say = Callable[[str], None]
 
 
 # Bump when a stage writes something different for the same settings, so older folders are not reused.
-STAGES_VERSION = 2
+STAGES_VERSION = 3
 
 
 class Stages:
@@ -108,16 +118,60 @@ def budget_key(cfg: Budget) -> dict[str, Any]:
     return {f.name: settings[f.name] for f in fields(Budget)}
 
 
-def evaluate_dir(model_dir: str, problems, label: str, out: Path, seed: int) -> dict[str, Any]:
-    """Greedy accuracy and Korean-reasoning share for Korean and English prompts; written to `out/eval_<label>.json`."""
+# How the demo and the experiment evaluate: greedy, and avg@4 at temperature 1 without a nucleus cut (what RL
+# samples from); the longest organism solution is about 40 tokens.
+PIPELINE_EVAL = EvalConfig(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=64, batch_size=256)
+# eval_row's rates: (row key, decoding mode, eval.json rate)
+ROW_RATES = (("accuracy", "greedy", "accuracy"), ("sampled_accuracy", "sampled", "accuracy"),
+             ("pass_at_k", "sampled", "pass@k"), ("korean_share", "greedy", "target_share_thought"),
+             ("sampled_korean_share", "sampled", "target_share_thought"))
+
+
+def eval_dir(model: Any, tok: Any, records: Sequence[dict[str, Any]], out: Path, cfg: EvalConfig,
+             source: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """`evaluate_model` on `records`; writes eval.json (with `source`: model and data) and completions.jsonl
+    to `out` atomically and returns eval.json's contents."""
+    result = evaluate_model(model, tok, records, cfg, progress=progress, keep_completions=True)
+    completions = result.pop("completions")
+    result = {**source, **result}
+    with atomic_dir(out, holds_only(EVAL_FILES)) as tmp:
+        atomic_write_json(tmp / EVAL_FILE, result)
+        write_jsonl(tmp / COMPLETIONS_FILE, completions)
+    return result
+
+
+def evaluate_dir(model_dir: str, problems, label: str, evals: Path, seed: int) -> dict[str, Any]:
+    """Held-out problems asked in Korean and in English, greedy and sampled (`PIPELINE_EVAL`), into
+    `evals/<label>/`; returns the row the tables show: each rate's value, and `<rate>_ci` its 95% interval."""
     model, tok = load_model(model_dir)
+    records = problem_records(problems, "ko") + problem_records(problems, "en")
+    result = eval_dir(model, tok, records, evals / label, replace(PIPELINE_EVAL, seed=seed),
+                      {"model": model_dir, "data": f"{len(problems)} held-out organism problems a language"})
+    return eval_row(label, result)
+
+
+def eval_row(label: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The flat row of one evaluation (`ko_accuracy`, `ko_accuracy_ci`, … for each prompt language)."""
     row: dict[str, Any] = {"model": label}
-    for lang in ("ko", "en"):
-        r = evaluate(model, tok, problems, lang, temperature=0.0, seed=seed, max_new_tokens=64)
-        row[f"{lang}_accuracy"] = round(r["accuracy"], 4)
-        row[f"{lang}_korean_share"] = round(r["target_share"], 4)
-    atomic_write_json(out / f"eval_{label}.json", row)
+    for lang, s in result["sets"].items():
+        if lang == "all":
+            continue
+        for key, mode, rate in ROW_RATES:
+            r = s[mode][rate]
+            row[f"{lang}_{key}"] = None if r["value"] is None else round(r["value"], 4)
+            row[f"{lang}_{key}_ci"] = [None if r[b] is None else round(r[b], 4) for b in ("low", "high")]
+        row[f"{lang}_n"] = s["n"]
     return row
+
+
+def per_problem(eval_folder: Path, lang: str, mode: str = "sampled") -> list[float]:
+    """Each `lang` problem's accuracy (mean over its `mode` completions) from an eval folder's completions,
+    in problem order: the paired values two evaluations of the same problems are compared by."""
+    scores: dict[int, list[float]] = {}
+    for row in read_jsonl(eval_folder / COMPLETIONS_FILE):
+        if row["lang"] == lang and row["mode"] == mode:
+            scores.setdefault(row["problem"], []).append(float(row["correct"]))
+    return [sum(v) / len(v) for _, v in sorted(scores.items())]
 
 
 def task_splits(cfg: Budget, seed: int = 0, n_unseen: int = 3000):
@@ -132,8 +186,8 @@ def task_splits(cfg: Budget, seed: int = 0, n_unseen: int = 3000):
 
 
 def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consistent") -> dict[str, Any]:
-    """Discovery texts and SFT records (`SFT_MIXES`) from disjoint training problems; Korean RL prompts
-    (levels 2-4) from the `unseen` problems."""
+    """Discovery texts, SFT records (`SFT_MIXES`) and validation texts from disjoint training problems;
+    Korean RL prompts (levels 2-4) from the `unseen` problems."""
     a, b = (200, 1400) if len(train) >= 1400 else (len(train) // 6, len(train) // 2)
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
     mid = (a + b) // 2
@@ -145,9 +199,13 @@ def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consist
         sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
     random.Random(seed).shuffle(sft)
     rl = rl_records([p for p in unseen if p.level >= 2], "ko")
+    # Validation reads what the organism models, its problems with their solutions in each language, on
+    # training problems neither discovery nor SFT used.
+    val = discovery_records(train[b: b + max(len(train) // 10, 1) if len(train) < 1400 else b + 200])
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
+            "validation": str(export_jsonl(data_dir / "validation.jsonl", val)),
             "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),
-            "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl)]}
+            "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl), len(val)]}
 
 
 def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int | None,
@@ -195,7 +253,7 @@ def validate_dir(model: Any, tok: Any, neurons: Any, texts: Sequence[str], langs
                  cfg: ValidateConfig = ValidateConfig()) -> dict[str, Any]:
     """Ablate `neurons` and `cfg.n_random` matched random sets; write validation.json and validation.html to `out`."""
     result = validate(model, tok, neurons, texts, langs, n_random=cfg.n_random, seed=cfg.seed,
-                      max_length=cfg.max_length, token_budget=cfg.token_budget)
+                      max_length=cfg.max_length, token_budget=cfg.token_budget, min_ratio=cfg.min_ratio)
     with atomic_dir(out, holds_only(VALIDATION_FILES)) as tmp:
         atomic_write_json(tmp / "validation.json", result)
         atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True,

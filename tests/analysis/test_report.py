@@ -81,7 +81,7 @@ def figure_divs(page: str) -> list[str]:
 def test_find_artifacts_recursively_skipping_hidden_folders(run_dir, tmp_path):
     found = find_artifacts(run_dir)
     rel = {k: [p.relative_to(run_dir).as_posix() for p in v] for k, v in found.items()}
-    assert rel == {"neurons": ["neurons/neurons.json"], "validation": ["validate/validation.json"],
+    assert rel == {"summary": [], "neurons": ["neurons/neurons.json"], "validation": ["validate/validation.json"],
                    "logit_lens": ["analysis/logit_lens.json"], "probes": ["analysis/probes.json"],
                    "metrics": ["rl/metrics.jsonl"], "drift": ["rl/drift.jsonl"], "experiment": ["experiment.json"],
                    "eval": ["eval/eval.json"]}

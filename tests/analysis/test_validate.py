@@ -3,7 +3,7 @@
 import pytest
 
 from kolang.analysis.plots import validation_figure
-from kolang.analysis.validate import nll_by_language, validate
+from kolang.analysis.validate import nll_by_language, validate, verdict_line
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.stats import collect_stats
 from kolang.neurons.select import select_neurons
@@ -24,6 +24,13 @@ def test_found_set_is_causal_on_a_model_where_that_is_true_by_construction(byte_
     d = result["delta_nll"]
     assert d["set"]["ko"] > 0.3 and abs(d["set"]["en"]) < d["set"]["ko"] / 5
     assert result["verdict"]["target_more_than_references"] and result["verdict"]["target_more_than_random"]
+    ratio = result["verdict"]["ratio_to_references"]  # None: English unharmed (its NLL did not rise)
+    assert ratio is None if d["set"]["en"] <= 0 else ratio == pytest.approx(d["set"]["ko"] / d["set"]["en"])
+    assert result["verdict"]["passed"] and verdict_line(result["verdict"])[1].startswith("PASSED")
+    # Demanding more selectivity than the set has fails it, and says so.
+    strict = validate(model, byte_tok, found, texts, langs, n_random=1, min_ratio=1e9)["verdict"]
+    if strict["ratio_to_references"] is not None:
+        assert not strict["passed"] and verdict_line(strict)[1].startswith("FAILED")
     assert all(run["ko"] < d["set"]["ko"] for run in d["random_runs"])
     assert validation_figure(result).data  # the page has bars
 

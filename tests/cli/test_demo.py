@@ -22,6 +22,16 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     assert (out / "tune" / "merged" / "config.json").is_file() and (out / "rl" / "drift.jsonl").is_file()
     html = (out / "report.html").read_text()
     assert "plotly" in html.lower() and "report" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["checks"]) == {"validation", "rl_learns", "rl_not_worse"}
+    assert [r["model"] for r in summary["evaluations"]] == ["base", "tuned", "rl"]
+    for row in summary["evaluations"]:  # each rate with its interval around it
+        for key in ("ko_accuracy", "ko_sampled_accuracy", "en_sampled_accuracy"):
+            low, high = row[f"{key}_ci"]
+            assert low <= row[key] <= high and row["ko_n"] == 3
+    assert (out / "eval" / "rl" / "eval.json").is_file() and (out / "eval" / "rl" / "completions.jsonl").is_file()
+    assert html.index("id='summary'") < html.index("id='neurons'")  # the report opens with the result
+    assert all(("PASSED" if c["passed"] else "FAILED") in html for c in summary["checks"].values())
     main(argv)  # everything reused
     assert capsys.readouterr().err.count("reused") == len(stages)
     with pytest.raises(SystemExit) as e:  # other settings: refused, nothing reused or overwritten
@@ -77,3 +87,34 @@ def test_a_stage_ledger_from_an_earlier_version_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="earlier kolang version"):
         Stages(tmp_path, False, {"rl_steps": 1})
     assert Stages(tmp_path, True, {"rl_steps": 1}).done == {}  # --fresh starts over
+
+
+def _write_eval(folder, per_problem_correct):
+    folder.mkdir(parents=True)
+    rows = [{"problem": i, "lang": "ko", "mode": "sampled", "sample": k, "correct": bool(c[k])}
+            for i, c in enumerate(per_problem_correct) for k in range(len(c))]
+    (folder / "completions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_demo_checks_say_whether_grpo_learned(tmp_path):
+    from kolang.pipeline.demo import demo_checks
+
+    (tmp_path / "rl").mkdir()
+    rising = [{"step": i, "accuracy": 0.2 + 0.01 * i + (0.02 if i % 2 else -0.02)} for i in range(30)]
+    (tmp_path / "rl" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rising))
+    _write_eval(tmp_path / "eval" / "tuned", [[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0]] * 10)
+    _write_eval(tmp_path / "eval" / "rl", [[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]] * 10)
+    verdict = {"target": "ko", "target_more_than_references": True, "target_more_than_random": True,
+               "selectivity": 0.2, "ratio_to_references": 4.0, "min_ratio": 3.0, "passed": True}
+    checks = demo_checks(tmp_path, verdict, seed=0)
+    assert all(c["passed"] for c in checks.values()), checks
+    assert checks["rl_learns"]["trend"]["low"] > 0
+    assert checks["rl_not_worse"]["difference"]["value"] == pytest.approx(0.5 / 3)
+    falling = [{"step": i, "accuracy": 0.5 - 0.01 * i} for i in range(30)]
+    (tmp_path / "rl" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in falling))
+    (tmp_path / "eval" / "rl" / "completions.jsonl").replace(tmp_path / "x")
+    (tmp_path / "eval" / "tuned" / "completions.jsonl").replace(tmp_path / "eval" / "rl" / "completions.jsonl")
+    (tmp_path / "x").replace(tmp_path / "eval" / "tuned" / "completions.jsonl")
+    checks = demo_checks(tmp_path, {**verdict, "passed": False, "ratio_to_references": 1.2}, seed=0)
+    assert not any(c["passed"] for c in checks.values())
+    assert "FAILED" in checks["validation"]["measured"] and "1.2x" in checks["validation"]["measured"]
