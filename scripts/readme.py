@@ -118,6 +118,32 @@ def demo_summary() -> str:
     return out + table(["model", "prompts", "greedy accuracy", "avg@4", "Korean share (sampled)"], rows)
 
 
+SEED_CARDS = RESULTS / "organism"
+
+
+@renderer("organism-seeds")
+def organism_seeds() -> str:
+    """The recipe retrained under several seeds: accuracy by level of each, and the largest spread."""
+    cards = [read(f) for f in sorted(SEED_CARDS.glob("card-seed*.json"))]
+    if not cards:
+        return "No retrained seeds are collected yet (`python scripts/readme.py --collect-seeds CACHE`).\n"
+    keys = {"en_prompts_greedy": "en greedy", "ko_prompts_greedy": "ko greedy", "ko_prompts_t1": "ko T=1"}
+    levels = sorted(cards[0]["measurements"]["en_prompts_greedy"]["accuracy_by_level"])
+    rows, spread = [], 0.0
+    for key, name in keys.items():
+        for c in cards:
+            m = c["measurements"][key]
+            rows.append([name, str(c["seed"]), *[fmt(m["accuracy_by_level"][lv], 2) for lv in levels],
+                         fmt(m["korean_share"]), fmt(c["training"].get("train_seconds"), 0)])
+        for lv in levels:
+            vals = [c["measurements"][key]["accuracy_by_level"][lv] for c in cards]
+            spread = max(spread, max(vals) - min(vals))
+    out = (f"The recipe retrained from scratch under seeds {', '.join(str(c['seed']) for c in cards)} "
+           f"(`kolang organism --train --seed N`, one thread each); the largest difference between two seeds "
+           f"on any level and decoding is {spread:.3f}:\n\n")
+    return out + table(["prompts", "seed", *[f"level {lv}" for lv in levels], "Korean share", "train s"], rows)
+
+
 def render(text: str) -> str:
     """`text` with every results block replaced by its renderer's output."""
     def one(m: re.Match) -> str:
@@ -132,7 +158,22 @@ def render(text: str) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the results files say")
+    p.add_argument("--collect-demo", metavar="DIR", help="first copy DIR/summary.json (a kolang demo folder) to "
+                   "results/demo/")
+    p.add_argument("--collect-seeds", metavar="CACHE", help="first copy the card of every full organism trained "
+                   "into CACHE (kolang organism --train --cache CACHE) to results/organism/")
     args = p.parse_args()
+    if args.collect_demo:
+        (RESULTS / "demo").mkdir(parents=True, exist_ok=True)
+        DEMO.write_text((Path(args.collect_demo) / "summary.json").read_text(encoding="utf-8"), encoding="utf-8")
+    if args.collect_seeds:
+        SEED_CARDS.mkdir(parents=True, exist_ok=True)
+        for card in sorted(Path(args.collect_seeds).glob("organism-*/card.json")):
+            data = read(card)
+            if data.get("size") != "full":
+                continue
+            (SEED_CARDS / f"card-seed{data['seed']}.json").write_text(json.dumps(data, indent=1) + "\n",
+                                                                      encoding="utf-8")
     text = README.read_text(encoding="utf-8")
     new = render(text)
     if args.check:

@@ -18,10 +18,13 @@ def _experiment(
     out: Path = typer.Option(Path("kolang-experiment"), "--out", help="Folder for every run and experiment.json."),
     fresh: bool = typer.Option(False, "--fresh", help="Redo every run instead of reusing finished ones (deletes only "
                                "what an earlier experiment wrote in --out)."),
+    quick: bool = typer.Option(False, "--quick", help="One seed, at most 60 tuning and 40 GRPO steps, 100 problems a "
+                               "language: a look at every arm, not the result."),
     **kwargs,
 ) -> None:
     """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO."""
     cfg = from_kwargs(ExperimentConfig, kwargs)
+    cfg = cfg.quick() if quick else cfg
     layers_arg(cfg.early, "--early")
     layers_arg(cfg.late, "--late")
     pipeline_out(out, EXPERIMENT_WRITES)

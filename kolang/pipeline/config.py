@@ -4,7 +4,7 @@ each command's own config. Kept free of torch, so the command line lists the opt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kolang.errors import ConfigError
 
@@ -62,16 +62,42 @@ class DemoConfig(Budget):
     """Early layers whose Korean neurons are tuned."""
 
 
-# arm name -> (adapter for tuning or None for RL only, which layers: "early" or "late", language reward weight)
-ARMS: dict[str, tuple[str | None, str, float]] = {
-    "rl_only_accuracy_reward": (None, "early", 0.0),
-    "rl_only": (None, "early", 1.0),
-    "ko_neurons_early+rl": ("neurons", "early", 1.0),
-    "ko_neurons_early+rl_accuracy_reward": ("neurons", "early", 0.0),
-    "random_neurons_early+rl": ("random", "early", 1.0),
-    "lora_early+rl": ("lora", "early", 1.0),
-    "full_early+rl": ("full", "early", 1.0),
-    "ko_neurons_late+rl": ("neurons", "late", 1.0),
+@dataclass(frozen=True)
+class Arm:
+    """One arm of `kolang experiment`: what is tuned before RL, and how RL rewards and filters."""
+
+    adapter: str | None
+    """Tuning before RL (neurons, random, lora, full), or None for RL only."""
+    where: str = "early"
+    """Which layers are tuned: early or late (`ExperimentConfig.early` / `late`)."""
+    language_weight: float = 1.0
+    """Weight of the Korean-consistency reward (0: the accuracy reward alone)."""
+    sft: str = "consistent"
+    """SFT data (`SFT_MIXES`): consistent (plain Korean->Korean solutions) or codeswitch (S1's self-correcting
+    code-switched traces)."""
+    filter_groups: bool = True
+    """Balanced online difficulty filtering (S5): drop groups that all solve or all fail."""
+
+
+ARMS: dict[str, Arm] = {
+    "rl_only": Arm(None),
+    "rl_only_accuracy_reward": Arm(None, language_weight=0.0),
+    "rl_only_no_filter": Arm(None, filter_groups=False),
+    "s1_codeswitch_early+rl": Arm("neurons", sft="codeswitch"),
+    "s1_codeswitch_early+rl_no_filter": Arm("neurons", sft="codeswitch", filter_groups=False),
+    "ko_neurons_early+rl": Arm("neurons"),
+    "ko_neurons_early+rl_accuracy_reward": Arm("neurons", language_weight=0.0),
+    "random_neurons_early+rl": Arm("random"),
+    "lora_early+rl": Arm("lora"),
+    "full_early+rl": Arm("full"),
+    "ko_neurons_late+rl": Arm("neurons", where="late"),
+}
+BASELINE_ARM = "rl_only"
+# Paired comparisons beyond "each arm vs RL only": name -> (arm, minus this arm).
+COMPARISONS = {
+    "s4_cost_of_the_consistency_reward": ("ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"),
+    "s5_filtering_rl_only": ("rl_only", "rl_only_no_filter"),
+    "s5_filtering_s1": ("s1_codeswitch_early+rl", "s1_codeswitch_early+rl_no_filter"),
 }
 
 
@@ -82,7 +108,7 @@ class ExperimentConfig(Budget):
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds of the tuning and RL runs (the organism and the data stay fixed)."""
     arms: tuple[str, ...] = tuple(ARMS)
-    """Arms to run (default: all eight)."""
+    """Arms to run (default: all of them)."""
     early: str = "0:2"
     """Early layers (tuned in the early-layer arms)."""
     late: str = "4:6"
@@ -95,6 +121,11 @@ class ExperimentConfig(Budget):
             raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
         if not self.seeds:
             raise ConfigError("give at least one seed")
+
+    def quick(self) -> "ExperimentConfig":
+        """The same arms with one seed and a fraction of the budget: a look in minutes, not the result."""
+        return replace(self, seeds=self.seeds[:1], tune_steps=min(self.tune_steps, 60), rl_steps=min(self.rl_steps, 40),
+                       eval_problems=min(self.eval_problems, 100))
 
 
 # The experiment table's columns (kolang.pipeline.experiment.summarise).

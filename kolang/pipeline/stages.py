@@ -164,14 +164,17 @@ def eval_row(label: str, result: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def per_problem(eval_folder: Path, lang: str, mode: str = "sampled") -> list[float]:
-    """Each `lang` problem's accuracy (mean over its `mode` completions) from an eval folder's completions,
-    in problem order: the paired values two evaluations of the same problems are compared by."""
+def per_problem(eval_folder: Path, lang: str, mode: str = "sampled", field: str = "correct") -> list[float | None]:
+    """Each `lang` problem's `field` (accuracy, or `share_thought`: the target share of its thought) averaged
+    over its `mode` completions, in problem order, from an eval folder's completions: the paired values two
+    evaluations of the same problems are compared by. None for a problem where the field is never known."""
     scores: dict[int, list[float]] = {}
     for row in read_jsonl(eval_folder / COMPLETIONS_FILE):
         if row["lang"] == lang and row["mode"] == mode:
-            scores.setdefault(row["problem"], []).append(float(row["correct"]))
-    return [sum(v) / len(v) for _, v in sorted(scores.items())]
+            known = scores.setdefault(row["problem"], [])
+            if row.get(field) is not None:
+                known.append(float(row[field]))
+    return [sum(v) / len(v) if v else None for _, v in sorted(scores.items())]
 
 
 def task_splits(cfg: Budget, seed: int = 0, n_unseen: int = 3000):
@@ -191,21 +194,23 @@ def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consist
     a, b = (200, 1400) if len(train) >= 1400 else (len(train) // 6, len(train) // 2)
     disc = parallel_sentences(400, seed) + discovery_records(train[:a])
     mid = (a + b) // 2
-    if sft_mix == "consistent":
-        # The English half keeps English questions answered in English: trained on Korean alone, the
-        # tuned neurons also switch English-prompt reasoning to Korean (0.92-0.97 on the organism).
-        sft = sft_records(train[a:mid], "ko", "ko") + sft_records(train[mid:b], "en", "en")
-    else:
-        sft = codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")
-    random.Random(seed).shuffle(sft)
+    # consistent: the English half keeps English questions answered in English (trained on Korean alone, the
+    # tuned neurons also switch English-prompt reasoning to Korean: 0.92-0.97 on the v4 organism).
+    sfts = {"consistent": sft_records(train[a:mid], "ko", "ko") + sft_records(train[mid:b], "en", "en"),
+            "codeswitch": codeswitch_records(train[a:mid], CodeSwitchConfig(seed=seed)) + sft_records(train[mid:b], "ko", "ko")}
+    if sft_mix not in sfts:
+        raise ConfigError(f"unknown SFT mix '{sft_mix}'; use one of {', '.join(sfts)}")
+    for records in sfts.values():
+        random.Random(seed).shuffle(records)
     rl = rl_records([p for p in unseen if p.level >= 2], "ko")
     # Validation reads what the organism models, its problems with their solutions in each language, on
     # training problems neither discovery nor SFT used.
     val = discovery_records(train[b: b + max(len(train) // 10, 1) if len(train) < 1400 else b + 200])
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
             "validation": str(export_jsonl(data_dir / "validation.jsonl", val)),
-            "sft": str(export_jsonl(data_dir / "sft.jsonl", sft)),
-            "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sft), len(rl), len(val)]}
+            "sft": str(data_dir / f"sft_{sft_mix}.jsonl"),
+            **{f"sft_{mix}": str(export_jsonl(data_dir / f"sft_{mix}.jsonl", recs)) for mix, recs in sfts.items()},
+            "rl": str(export_jsonl(data_dir / "rl.jsonl", rl)), "sizes": [len(disc), len(sfts[sft_mix]), len(rl), len(val)]}
 
 
 def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_layer: int | None,
@@ -230,14 +235,17 @@ def tune_dir(model_dir: str, sft: str, neurons: str, out: Path, adapter: str, la
             "final_loss": summary["final_loss"]}
 
 
+RL_GROUP_SIZE = 6  # completions a prompt in the pipeline's GRPO runs
+
+
 def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr: float, seed: int,
-           language_weight: float = 1.0) -> dict[str, Any]:
+           language_weight: float = 1.0, filter_groups: bool = True) -> dict[str, Any]:
     """GRPO with accuracy + Korean-consistency rewards (`language_weight` 0: accuracy alone) into run
     directory `out`, drift of `neurons` tracked."""
     rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
-                    prompts_per_step=8, group_size=6, max_completion_length=64, temperature=1.0, lr=lr,
+                    prompts_per_step=8, group_size=RL_GROUP_SIZE, max_completion_length=64, temperature=1.0, lr=lr,
                     language_weight=language_weight,
-                    filter_groups=True, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
+                    filter_groups=filter_groups, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
                     drift_every=max(steps // 4, 1))
     trainer = GRPOTrainer(rcfg)
     attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))

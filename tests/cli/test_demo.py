@@ -118,3 +118,25 @@ def test_demo_checks_say_whether_grpo_learned(tmp_path):
     checks = demo_checks(tmp_path, {**verdict, "passed": False, "ratio_to_references": 1.2}, seed=0)
     assert not any(c["passed"] for c in checks.values())
     assert "FAILED" in checks["validation"]["measured"] and "1.2x" in checks["validation"]["measured"]
+
+
+@pytest.mark.slow
+def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KOLANG_CACHE", str(micro_organism.parent))
+    out = tmp_path / "exp"
+    argv = ["experiment", "--size", "micro", "--out", str(out), "--tune-steps", "2", "--rl-steps", "1",
+            "--eval-problems", "3", "--early", "0:1", "--late", "1:2", "--seeds", "0", "--seeds", "1",
+            "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--arms", "ko_neurons_early+rl_accuracy_reward"]
+    main(argv)
+    data = json.loads((out / "experiment.json").read_text())
+    stages = json.loads((out / "stages.json").read_text())["done"]
+    # the two Korean-neuron arms differ only in RL: one tuned model a seed
+    assert [k for k in stages if k.startswith("tune/")] == ["tune/neurons_early_consistent/seed0",
+                                                            "tune/neurons_early_consistent/seed1"]
+    comp = data["comparisons"]
+    assert set(comp) == {"ko_neurons_early+rl_vs_rl_only", "ko_neurons_early+rl_accuracy_reward_vs_rl_only",
+                         "s4_cost_of_the_consistency_reward"}
+    for c in comp.values():  # two seeds x three problems, paired
+        acc = c["ko_sampled_accuracy"]
+        assert c["seeds"] == [0, 1] and acc["low"] <= acc["value"] <= acc["high"]
+    assert all(r["rl_generated_tokens"] > 0 and r["tuned_ko_n"] == 3 for r in data["runs"] if r["arm"] != "rl_only")
