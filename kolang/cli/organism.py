@@ -110,3 +110,9 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
         for i, r in enumerate(kn["delta_random"]):
             table.add_row(f"random {i}", *[f"{r[k]:+.3f}" for k in pairs])
         console.print(table)
+        moved = (kn.get("interventions") or {}).get("moved_language")
+        if moved is not None:
+            n = kn["interventions"]["n"]
+            say(f"interventions on the set ({n} Korean questions) that move the Korean share of the reasoning outside "
+                f"the unedited model's interval: greedy {', '.join(moved['greedy']) or 'none'}; sampled "
+                f"{', '.join(moved['sampled']) or 'none'}")

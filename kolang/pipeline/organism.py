@@ -16,6 +16,7 @@ import torch
 
 from kolang.analysis.config import EvalConfig
 from kolang.analysis.evaluate import evaluate_model, problem_records, reasoning_nll
+from kolang.analysis.interventions import measure_interventions, moved_language
 from kolang.data.tasks import discovery_records
 from kolang.errors import ConfigError
 from kolang.io import atomic_dir, atomic_write_json, holds_only
@@ -112,12 +113,15 @@ def measure_card(model, tokenizer, problems, cfg: OrganismConfig, seed: int = 0,
 
 
 def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, seed: int = 0, n_random: int = 3,
-                         method: str = "ap", top_fraction: float = 0.05) -> dict[str, Any]:
+                         method: str = "ap", top_fraction: float = 0.05, n_interventions: int = 100) -> dict[str, Any]:
     """Find the Korean neurons on `discovery_problems` (texts in both languages) and ablate them.
 
     Reports the reasoning NLL of `eval_problems` for each pair of `NLL_PAIRS` with nothing ablated,
     and its rise with the set ablated and with `n_random` layer-matched random sets ablated: the
-    set should hurt Korean reasoning clearly more than English, and more than the random sets.
+    set should hurt Korean reasoning clearly more than English, and more than the random sets. Then
+    each of `INTERVENTIONS` on the set, over the first `n_interventions` problems asked in Korean:
+    accuracy and Korean share of the reasoning, greedy and sampled, with intervals, and which
+    interventions move the language outside the unedited model's interval.
     """
     recs = discovery_records(discovery_problems)
     ns = discover(model, tokenizer, [r["text"] for r in recs], [r["lang"] for r in recs],
@@ -133,7 +137,12 @@ def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, se
     for k in range(n_random):
         with ablate(model, ns.random_matched(seed=seed + k)):
             randoms.append(nlls())
-    return {"method": method, "top_fraction": top_fraction, "neurons": len(ns),
+    moved: dict[str, Any] = {}
+    if n_interventions:
+        ecfg = EvalConfig(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=64, batch_size=256, seed=seed)
+        moved = measure_interventions(model, tokenizer, ns, problem_records(eval_problems[:n_interventions], "ko"), ecfg)
+        moved["moved_language"] = {mode: moved_language(moved, mode) for mode in ("greedy", "sampled")}
+    return {"method": method, "top_fraction": top_fraction, "neurons": len(ns), "interventions": moved,
             "per_layer": {str(k): v for k, v in ns.counts().items()},
             "reasoning_nll": {k: round(v, 4) for k, v in base.items()},
             "delta_ablated": {k: round(hit[k] - base[k], 4) for k in base},
