@@ -65,21 +65,28 @@ def token_nll(model: nn.Module, hidden: torch.Tensor, target: torch.Tensor) -> t
 
 def nll_by_language(
     model: nn.Module, tokenizer, texts: Sequence[str], langs: Sequence[str], *,
-    max_length: int = 512, token_budget: int = 16384,
+    contexts: Sequence[str] | None = None, max_length: int = 512, token_budget: int = 16384,
 ) -> dict[str, dict[str, float]]:
     """Mean next-token NLL (nats), perplexity and predicted-token count per language.
 
-    The LM head runs only on the positions that predict a real token, a few hundred at a time:
-    the full (batch, seq, vocabulary) logits are never built.
+    With `contexts`, each text is read after its context (a chat-formatted question, say) and only the
+    text's own tokens are scored. The LM head runs only on the positions that predict a scored token, a
+    few hundred at a time: the full (batch, seq, vocabulary) logits are never built.
     """
     device = next(model.parameters()).device
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
+    skip = [0] * len(texts)
+    if contexts is not None:  # tokens of each context, encoded as the joined string's start is
+        skip = [len(tokenizer(c)["input_ids"]) for c in contexts]
+        texts = [c + t for c, t in zip(contexts, texts, strict=True)]
     with torch.inference_mode():
         for b in encoded_batches(tokenizer, texts, max_length=max_length, token_budget=token_budget):
             ids = b.input_ids.to(device)
             hidden = _final_hidden(model, ids, b.attention_mask.to(device))  # (B, T, hidden)
             keep = b.attention_mask[:, 1:].bool().to(device)  # (B, T-1): predict every real token after the first
+            for r, i in enumerate(b.index):
+                keep[r, : max(skip[i] - 1, 0)] = False  # positions that predict a context token
             nll = token_nll(model, hidden[:, :-1][keep], ids[:, 1:][keep])  # (n,)
             row = torch.arange(ids.shape[0], device=device)[:, None].expand_as(keep)[keep]  # (n,) row of each
             per_row = torch.zeros(ids.shape[0], dtype=torch.float64, device=device).index_add_(0, row, nll.double())
@@ -98,6 +105,7 @@ def nll_by_language(
 def validate(
     model: nn.Module, tokenizer, neurons: Any, texts: Sequence[str], langs: Sequence[str], *,
     n_random: int = 3, seed: int = 0, max_length: int = 512, token_budget: int = 16384, min_ratio: float = 3.0,
+    contexts: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """NLL per language with nothing ablated, with `neurons` ablated, and with `n_random` matched random sets.
 
@@ -116,7 +124,7 @@ def validate(
     if len(present) < 2:
         raise DataError(f"the data holds one language only ({', '.join(present) or 'none'}); validation compares "
                         "the target with at least one other language")
-    kw = dict(max_length=max_length, token_budget=token_budget)
+    kw = dict(max_length=max_length, token_budget=token_budget, contexts=contexts)
     base = nll_by_language(model, tokenizer, texts, langs, **kw)
     with ablate(model, neurons):
         hit = nll_by_language(model, tokenizer, texts, langs, **kw)

@@ -97,7 +97,18 @@ def organism_card() -> str:
              [f"its {kn['neurons']} Korean neurons ({kn['method']})", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs]]]
     krows += [[f"random set {i}", *[f"{r[k]:+.3f}" for k in pairs]] for i, r in enumerate(kn["delta_random"])]
     out += "\nReasoning NLL (question language -> reasoning language) and its rise under ablation:\n\n"
-    return out + table(["ablated", *pairs], krows)
+    out += table(["ablated", *pairs], krows)
+    iv = kn.get("interventions")
+    if iv:
+        rows = [[name, *[interval(modes[mode][q], 2) for mode in ("greedy", "sampled") for q in ("accuracy", "target_share")]]
+                for name, modes in iv["conditions"].items()]
+        moved = iv["moved_language"]
+        out += (f"\nEach intervention on the set, over {iv['n']} held-out questions asked in Korean (sampled: 4 at "
+                f"T=1); interventions that move the Korean share outside the unedited model's interval: greedy "
+                f"{', '.join(moved['greedy']) or 'none'}; sampled {', '.join(moved['sampled']) or 'none'}:\n\n")
+        out += table(["intervention", "greedy accuracy", "greedy Korean share", "sampled accuracy",
+                      "sampled Korean share"], rows)
+    return out
 
 
 @renderer("demo")
@@ -112,6 +123,11 @@ def demo_summary() -> str:
             rows.append([r["model"], lang, ci(r[f"{lang}_accuracy"], r.get(f"{lang}_accuracy_ci")),
                          ci(r[f"{lang}_sampled_accuracy"], r.get(f"{lang}_sampled_accuracy_ci")),
                          ci(r[f"{lang}_sampled_korean_share"], r.get(f"{lang}_sampled_korean_share_ci"))])
+    stages = {k: v for k, v in data.get("stages", {}).items() if v is not None}
+    out += (f"\nThe stages took {sum(stages.values()):.0f} s in all (GRPO {stages.get('rl', 0):.0f} s, "
+            f"{data['config']['rl_steps']} steps; tuning {stages.get('tune', 0):.0f} s; each evaluation "
+            f"{min(v for k, v in stages.items() if k.startswith('eval')):.0f}–"
+            f"{max(v for k, v in stages.items() if k.startswith('eval')):.0f} s) on 2 CPU cores.\n") if stages else ""
     n = data["evaluations"][0].get("ko_n") if data["evaluations"] else 0
     out += (f"\n{n} held-out problems a language; greedy, and 4 samples at temperature 1; 95% bootstrap "
             "intervals over problems:\n\n")
@@ -129,7 +145,7 @@ def organism_seeds() -> str:
         return "No retrained seeds are collected yet (`python scripts/readme.py --collect-seeds CACHE`).\n"
     keys = {"en_prompts_greedy": "en greedy", "ko_prompts_greedy": "ko greedy", "ko_prompts_t1": "ko T=1"}
     levels = sorted(cards[0]["measurements"]["en_prompts_greedy"]["accuracy_by_level"])
-    rows, spread = [], 0.0
+    rows, spread = [], {lv: 0.0 for lv in levels}
     for key, name in keys.items():
         for c in cards:
             m = c["measurements"][key]
@@ -137,11 +153,40 @@ def organism_seeds() -> str:
                          fmt(m["korean_share"]), fmt(c["training"].get("train_seconds"), 0)])
         for lv in levels:
             vals = [c["measurements"][key]["accuracy_by_level"][lv] for c in cards]
-            spread = max(spread, max(vals) - min(vals))
+            spread[lv] = max(spread[lv], max(vals) - min(vals))
     out = (f"The recipe retrained from scratch under seeds {', '.join(str(c['seed']) for c in cards)} "
-           f"(`kolang organism --train --seed N`, one thread each); the largest difference between two seeds "
-           f"on any level and decoding is {spread:.3f}:\n\n")
+           f"(`kolang organism --train --seed N`, one thread each). The largest difference between two seeds, "
+           f"over the three decodings, is " + ", ".join(f"{spread[lv]:.3f} at level {lv}" for lv in levels) + "; "
+           + ("every level is within the ±0.05 the recipe aims for" if max(spread.values()) <= 0.1 else
+              "levels " + ", ".join(lv for lv in levels if spread[lv] > 0.1) + " are not within the ±0.05 the recipe "
+              "aims for: the hardest level is still moving at the end of training") + ":\n\n")
     return out + table(["prompts", "seed", *[f"level {lv}" for lv in levels], "Korean share", "train s"], rows)
+
+
+BENCH = RESULTS / "benchmarks"
+
+
+@renderer("real-smoke")
+def real_smoke() -> str:
+    """benchmarks/real_smoke.py's JSON line: wall time and peak RSS of every stage at real size."""
+    data = read(BENCH / "real_smoke.json")
+    steps = list(dict.fromkeys(k.split("/")[0] for k in data))
+    dtypes = list(dict.fromkeys(k.split("/")[1] for k in data))
+    rows = [[step, *[f"{data[f'{step}/{d}'][key]:.{digits}f}" for d in dtypes for key, digits in (("s", 1), ("peak_gib", 2))]]
+            for step in steps]
+    return table(["step", *[f"{d} {unit}" for d in dtypes for unit in ("s", "GiB")]], rows)
+
+
+@renderer("stats-real")
+def stats_real() -> str:
+    """benchmarks/stats_overhead.py --json at Qwen2.5-0.5B's dimensions: CPU time, wall time and peak memory."""
+    data = read(BENCH / "stats_qwen2.5-0.5b.json")
+    bare = data["cpu_s"]["bare"]
+    rows = [[v, fmt(data["cpu_s"][v], 1), fmt(data["cpu_s"][v] / bare, 2), fmt(data["median_s"][v], 1),
+             fmt(data["paired_over_bare"][v], 2), fmt(data["peak_mib"][v], 0), fmt(data["peak_mib"][v] / data["peak_mib"]["bare"], 2)]
+            for v in data["cpu_s"]]
+    return (f"{data['tokens']:,} tokens:\n\n"
+            + table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows))
 
 
 def render(text: str) -> str:
@@ -160,12 +205,18 @@ def main() -> None:
     p.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the results files say")
     p.add_argument("--collect-demo", metavar="DIR", help="first copy DIR/summary.json (a kolang demo folder) to "
                    "results/demo/")
+    p.add_argument("--collect-bench", nargs=2, action="append", default=[], metavar=("NAME", "LOG"), help="first store the last JSON line of a "
+                   "benchmark's output LOG as results/benchmarks/NAME.json")
     p.add_argument("--collect-seeds", metavar="CACHE", help="first copy the card of every full organism trained "
                    "into CACHE (kolang organism --train --cache CACHE) to results/organism/")
     args = p.parse_args()
     if args.collect_demo:
         (RESULTS / "demo").mkdir(parents=True, exist_ok=True)
         DEMO.write_text((Path(args.collect_demo) / "summary.json").read_text(encoding="utf-8"), encoding="utf-8")
+    for name, log in args.collect_bench:
+        line = [x for x in Path(log).read_text(encoding="utf-8").splitlines() if x.startswith("{")][-1]
+        BENCH.mkdir(parents=True, exist_ok=True)
+        (BENCH / f"{name}.json").write_text(json.dumps(json.loads(line), indent=1) + "\n", encoding="utf-8")
     if args.collect_seeds:
         SEED_CARDS.mkdir(parents=True, exist_ok=True)
         for card in sorted(Path(args.collect_seeds).glob("organism-*/card.json")):

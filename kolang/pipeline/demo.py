@@ -17,7 +17,7 @@ from kolang.analysis.logit_lens import korean_prompts, logit_lens
 from kolang.analysis.report import write_report
 from kolang.analysis.validate import verdict_line
 from kolang.config import to_dict
-from kolang.data.discovery import load_discovery
+from kolang.data.chat import format_prompt
 from kolang.io import atomic_write_json, read_jsonl
 from kolang.models import load_model
 from kolang.neurons.neuronset import NeuronSet
@@ -57,9 +57,10 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
 
     def validate() -> dict[str, Any]:
         model, tok = load_model(organism)
-        texts, langs = load_discovery(paths["validation"])
-        result = validate_dir(model, tok, NeuronSet.load(neurons, model), texts, langs, out / "validate",
-                              ValidateConfig(n_random=3, seed=cfg.seed))
+        recs = read_jsonl(paths["validation"])
+        result = validate_dir(model, tok, NeuronSet.load(neurons, model), [r["text"] + tok.eos_token for r in recs],
+                              [r["lang"] for r in recs], out / "validate", ValidateConfig(n_random=3, seed=cfg.seed),
+                              contexts=[format_prompt(tok, r["question"]) for r in recs])
         return {"delta_nll": result["delta_nll"]["set"], "verdict": result["verdict"]}
 
     verdict = st.run("validate", validate, say)["verdict"]
@@ -110,7 +111,8 @@ def demo_checks(out: Path, verdict: dict[str, Any] | None, seed: int) -> dict[st
     GRPO's sampled accuracy rises over the run (slope of a linear fit, 95% interval above 0); held-out sampled
     Korean accuracy after RL is no lower than after tuning (paired difference over problems, 95% interval)."""
     passed, line = verdict_line(verdict)
-    checks = {"validation": {"check": "the Korean set passes causal validation", "passed": passed, "measured": line}}
+    checks = {"validation": {"check": "the Korean set passes causal validation", "passed": passed,
+                             "measured": line.split(": ", 1)[1]}}  # without the PASSED/FAILED the check carries
     metrics = out / "rl" / "metrics.jsonl"
     if metrics.is_file():
         acc = [r.get("accuracy") for r in read_jsonl(metrics) if "step" in r]

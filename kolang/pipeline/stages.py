@@ -35,7 +35,7 @@ from kolang.data.codeswitch import CodeSwitchConfig, codeswitch_records
 from kolang.data.discovery import load_discovery
 from kolang.data.io import write_jsonl
 from kolang.data.sentences import parallel_sentences
-from kolang.data.tasks import discovery_records, export_jsonl, rl_records, sft_records
+from kolang.data.tasks import LANGS, discovery_records, export_jsonl, rl_records, sft_records
 from kolang.errors import ConfigError, RunDirError
 from kolang.io import (
     atomic_dir,
@@ -62,7 +62,7 @@ Say = Callable[[str], None]
 
 
 # Bump when a stage writes something different for the same settings, so older folders are not reused.
-STAGES_VERSION = 3
+STAGES_VERSION = 4
 
 
 class Stages:
@@ -203,9 +203,11 @@ def write_data(data_dir: Path, train, unseen, seed: int, sft_mix: str = "consist
     for records in sfts.values():
         random.Random(seed).shuffle(records)
     rl = rl_records([p for p in unseen if p.level >= 2], "ko")
-    # Validation reads what the organism models, its problems with their solutions in each language, on
-    # training problems neither discovery nor SFT used.
-    val = discovery_records(train[b: b + max(len(train) // 10, 1) if len(train) < 1400 else b + 200])
+    # Validation reads the organism's problems and reasoning by language, as the organism card measures them:
+    # each solution after its chat-formatted question (Korean -> Korean, English -> English), on training
+    # problems neither discovery nor SFT used; only the solution is scored.
+    held = train[b: b + max(len(train) // 10, 3) if len(train) < 1400 else b + 200]
+    val = [{"question": p.question[lang], "text": p.solution(lang), "lang": lang} for p in held for lang in LANGS]
     return {"discovery": str(export_jsonl(data_dir / "discovery.jsonl", disc)),
             "validation": str(export_jsonl(data_dir / "validation.jsonl", val)),
             "sft": str(data_dir / f"sft_{sft_mix}.jsonl"),
@@ -258,10 +260,11 @@ def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr
 
 
 def validate_dir(model: Any, tok: Any, neurons: Any, texts: Sequence[str], langs: Sequence[str], out: Path,
-                 cfg: ValidateConfig = ValidateConfig()) -> dict[str, Any]:
+                 cfg: ValidateConfig = ValidateConfig(), contexts: Sequence[str] | None = None) -> dict[str, Any]:
     """Ablate `neurons` and `cfg.n_random` matched random sets; write validation.json and validation.html to `out`."""
     result = validate(model, tok, neurons, texts, langs, n_random=cfg.n_random, seed=cfg.seed,
-                      max_length=cfg.max_length, token_budget=cfg.token_budget, min_ratio=cfg.min_ratio)
+                      max_length=cfg.max_length, token_budget=cfg.token_budget, min_ratio=cfg.min_ratio,
+                      contexts=contexts)
     with atomic_dir(out, holds_only(VALIDATION_FILES)) as tmp:
         atomic_write_json(tmp / "validation.json", result)
         atomic_write_text(tmp / "validation.html", validation_figure(result).to_html(include_plotlyjs=True,

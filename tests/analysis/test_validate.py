@@ -52,6 +52,27 @@ def test_nll_is_the_mean_next_token_cross_entropy(byte_tok):
     assert abs(out["ko"]["nll"] - total / n) < 1e-5
 
 
+def test_nll_after_a_context_scores_the_text_only(byte_tok):
+    import torch
+    import torch.nn.functional as F
+
+    model, _ = planted_model("llama")
+    contexts, texts = ["question: ", "another, longer question: "], KO[:2]
+    out = nll_by_language(model, byte_tok, texts, ["ko", "ko"], contexts=contexts)
+    total, n = 0.0, 0
+    for c, t in zip(contexts, texts):
+        ids = byte_tok(c + t, return_tensors="pt")["input_ids"]
+        k = len(byte_tok(c)["input_ids"])  # the context's tokens are read, never scored
+        with torch.no_grad():
+            logits = model(ids).logits
+        total += F.cross_entropy(logits[0, k - 1:-1], ids[0, k:], reduction="sum").item()
+        n += ids.shape[1] - k
+    assert out["ko"]["tokens"] == n
+    assert abs(out["ko"]["nll"] - total / n) < 1e-5
+    assert out["ko"]["nll"] != nll_by_language(model, byte_tok, [c + t for c, t in zip(contexts, texts)],
+                                               ["ko", "ko"])["ko"]["nll"]
+
+
 def test_random_control_is_matched_layer_by_layer(byte_tok):
     model, planted = planted_model("qwen2")
     ns = NeuronSet(planted, {"num_layers": 2, "mlp_width": 64}, target="ko")
