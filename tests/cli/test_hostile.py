@@ -125,6 +125,15 @@ CASES: dict[str, Case] = {
     "validate --n-random -1": lambda w, t: (
         ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--n-random", "-1"],
         "--n-random", []),
+    "validate --min-ratio below 1": lambda w, t: (
+        ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--min-ratio", "0.5"],
+        "--min-ratio", []),
+    "validate --min-ratio nan": lambda w, t: (
+        ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--min-ratio", "nan"],
+        "--min-ratio", []),
+    "eval --device and --device-map together": lambda w, t: (
+        ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--device", "cpu",
+         "--device-map", "auto"], "--device-map", []),
     "discover --per-layer above the width": lambda w, t: (
         ["discover", "--model", w / "model", "--out", t / "n", "--data", w / "pairs.jsonl", "--method", "contrast",
          "--per-layer", "65"], "MLP width", []),
