@@ -219,11 +219,12 @@ SUMMARY_COLUMNS = (("greedy", "accuracy"), ("avg@4", "sampled_accuracy"), ("pass
                    ("Korean share (greedy)", "korean_share"), ("Korean share (sampled)", "sampled_korean_share"))
 
 
-def _ci_cell(row: dict[str, Any], key: str) -> str:
+def row_interval(row: dict[str, Any], key: str, bound_digits: int = 3) -> str:
+    """`row[key]` of an evaluation row with its `<key>_ci` bounds, as "0.512 [0.470, 0.550]" ("—" when unknown)."""
     v, ci = row.get(key), row.get(f"{key}_ci") or [None, None]
     if v is None:
         return "—"
-    return f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if None not in ci else "")
+    return f"{v:.3f}" + (f" [{ci[0]:.{bound_digits}f}, {ci[1]:.{bound_digits}f}]" if None not in ci else "")
 
 
 def _summary(page: _Page, path: Path) -> None:
@@ -242,7 +243,7 @@ def _summary(page: _Page, path: Path) -> None:
         for lang in ("ko", "en"):
             if f"{lang}_accuracy" in r:
                 rows.append({"model": r["model"], "prompts": lang, "n": r.get(f"{lang}_n"),
-                             **{col: _ci_cell(r, f"{lang}_{key}") for col, key in SUMMARY_COLUMNS}})
+                             **{col: row_interval(r, f"{lang}_{key}") for col, key in SUMMARY_COLUMNS}})
     page.note("held-out problems, greedy and 4 samples at temperature 1; 95% bootstrap intervals over problems")
     page.add(table_html(rows))
     drift = path.parent / "rl" / "drift.jsonl"

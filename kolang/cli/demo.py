@@ -36,6 +36,7 @@ def _demo(
     quiet_libraries()
     from rich.table import Table
 
+    from kolang.analysis.report import row_interval
     from kolang.models import set_threads
     from kolang.pipeline.demo import run_demo
 
@@ -47,8 +48,8 @@ def _demo(
         table.add_column(col, justify="right")
     for row in summary["evaluations"]:
         for lang in ("ko", "en"):
-            table.add_row(row["model"], lang, _ci(row, f"{lang}_accuracy"), _ci(row, f"{lang}_sampled_accuracy"),
-                          _ci(row, f"{lang}_sampled_korean_share"))
+            table.add_row(row["model"], lang, *[row_interval(row, f"{lang}_{key}", bound_digits=2) for key in
+                                                ("accuracy", "sampled_accuracy", "sampled_korean_share")])
     console.print(table)
     failed = [c["check"] for c in summary["checks"].values() if not c["passed"]]
     if failed:
@@ -56,11 +57,3 @@ def _demo(
     else:
         say(f"[green]all {len(summary['checks'])} checks passed")
     say(f"report: {report.resolve()}")
-
-
-def _ci(row: dict, key: str) -> str:
-    v, ci = row.get(key), row.get(f"{key}_ci") or [None, None]
-    if v is None:
-        return "—"
-    return f"{v:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if None not in ci else f"{v:.3f}"
-
