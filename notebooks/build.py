@@ -52,15 +52,16 @@ print(f"{model_dir}: {type(model).__name__}, {model.config.num_hidden_layers} la
 
 NEURON_SET = '''
 from kolang.data.discovery import records_to_texts
-from kolang.data.sentences import parallel_sentences
+from kolang.data.tasks import discovery_records, generate
 from kolang.neurons.neuronset import NeuronSet
 from kolang.neurons.select import select_neurons
 from kolang.neurons.stats import collect_stats
 
 if NEURONS:
     ko = NeuronSet.load(NEURONS, model=model)
-else:  # on the bundled parallel Korean/English sentences; METHOD may also be "lape" or "ap"
-    texts, langs = records_to_texts(parallel_sentences(200, seed=0))
+else:  # on 200 word problems with their solutions, in Korean and in English: what the organism models (on
+    # bundled sentences it models poorly, the set found does not behave as a language set); METHOD: lape, ap
+    texts, langs = records_to_texts(discovery_records(generate(200, seed=0, held_out=False)))
     stats = collect_stats(model, tok, texts, langs)
     ko = select_neurons(stats, METHOD, target="ko", reference=["en"], per_layer=32, model=model,
                         **({"quantity": "prob"} if METHOD == "contrast" else {}))
