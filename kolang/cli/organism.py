@@ -21,27 +21,34 @@ def organism(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder for trained organisms (default: "
                                          "$KOLANG_CACHE, else $XDG_CACHE_HOME/kolang, else ~/.cache/kolang)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for training (default: one a core)."),
+    ko_ko: Optional[float] = typer.Option(None, "--ko-ko", help="Share of the problems reasoned in Korean after a "
+                                          "Korean question (the recipe's: 0), taken from the Korean->English share: "
+                                          "a variant of the recipe, kept in the cache beside it."),
 ) -> None:
     """Print the model organism's card (the shipped one, or train the recipe and compare)."""
-    from kolang.organism.config import SIZES
+    from kolang.organism.config import SIZES, get_config
 
     if size not in SIZES:
         raise ConfigError(f"unknown --size '{size}'; use one of {', '.join(SIZES)}")
+    try:
+        variant = get_config(size, ko_ko) != SIZES[size]
+    except ConfigError as e:
+        raise ConfigError(f"--ko-ko: {e}") from None
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if cache is not None and cache.exists() and not cache.is_dir():
         raise ConfigError(f"--cache {cache} is a file; pass a folder")
     from kolang.organism.cache import SHIPPED, is_valid, organism_dir, read_card
 
-    shipped = size == "full" and seed == 0 and not train and cache is None
-    target = SHIPPED if shipped else organism_dir(size, cache, seed)
-    cached = shipped or (is_valid(target, size) and not train)
+    shipped = size == "full" and seed == 0 and not train and cache is None and not variant
+    target = SHIPPED if shipped else organism_dir(size, cache, seed, ko_ko)
+    cached = shipped or (is_valid(target, size, ko_ko) and not train)
     say(f"organism: {'the shipped one,' if shipped else 'cached at' if cached else 'training into'} {target}")
     quiet_libraries()
     from kolang.pipeline.organism import build
 
     with _phases() as update:
-        path = build(size, cache, seed, progress=update, threads=threads, train=train)
+        path = build(size, cache, seed, progress=update, threads=threads, train=train, ko_ko=ko_ko)
     card = read_card(path)
     if train and size == "full" and (SHIPPED / "card.json").is_file():
         print_card(card, read_card(SHIPPED))

@@ -17,7 +17,7 @@ from typing import Any
 from safetensors import safe_open
 
 from kolang.errors import ModelError
-from kolang.organism.config import VERSION, OrganismConfig, get_config
+from kolang.organism.config import VERSION, OrganismConfig, get_config, variant_suffix
 from kolang.organism.corpus import build_examples, corpus_texts, mix_counts
 from kolang.organism.tokenizer import save_tokenizer, train_tokenizer
 from kolang.organism.train import Progress, make_model, tokenize, train
@@ -61,15 +61,18 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "kolang"
 
 
-def organism_dir(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """The model directory of an organism: `<root>/organism-<version>[-<size>][-seed<k>]`."""
-    get_config(size)
-    name = f"organism-{VERSION}" + ("" if size == "full" else f"-{size}") + ("" if seed == 0 else f"-seed{seed}")
+def organism_dir(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0,
+                 ko_ko: float | None = None) -> Path:
+    """The model directory of an organism: `<root>/organism-<version>[-<size>][-koko<percent>][-seed<k>]`."""
+    cfg = get_config(size, ko_ko)
+    name = (f"organism-{VERSION}" + ("" if size == "full" else f"-{size}") + variant_suffix(cfg)
+            + ("" if seed == 0 else f"-seed{seed}"))
     return cache_root(cache_dir) / name
 
 
-def is_valid(path: str | Path, size: str | None = None) -> bool:
-    """True when `path` holds a complete organism of this version (and `size`), readable end to end."""
+def is_valid(path: str | Path, size: str | None = None, ko_ko: float | None = None) -> bool:
+    """True when `path` holds a complete organism of this version (and `size`, and Korean->Korean share
+    `ko_ko`: see `get_config`), readable end to end."""
     path = Path(path)
     if not all((path / f).is_file() and (path / f).stat().st_size > 0 for f in REQUIRED):
         return False
@@ -88,7 +91,7 @@ def is_valid(path: str | Path, size: str | None = None) -> bool:
     if card.get("sha256") and card["sha256"] != digests(path):  # a file changed since the card was written
         return False
     # A cache made by another recipe of the same version (edited config) is stale, not reusable.
-    return size is None or (card.get("size") == size and card.get("config") == get_config(size).to_dict())
+    return size is None or (card.get("size") == size and card.get("config") == get_config(size, ko_ko).to_dict())
 
 
 def train_weights(cfg: OrganismConfig, out: Path, seed: int, progress: Progress | None = None) -> tuple[Any, Any, dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from kolang.data.tasks import splits
@@ -102,8 +102,28 @@ SIZES = {
 }
 
 
-def get_config(size: str) -> OrganismConfig:
-    """The config named `size`; a `ConfigError` for an unknown name."""
+def get_config(size: str, ko_ko: float | None = None) -> OrganismConfig:
+    """The config named `size`; a `ConfigError` for an unknown name. `ko_ko` gives a variant of the recipe
+    whose Korean->Korean share is `ko_ko` (see `with_ko_ko`); None or the recipe's own share is the recipe."""
     if size not in SIZES:
         raise ConfigError(f"unknown organism size '{size}'; use one of {', '.join(SIZES)}")
-    return SIZES[size]
+    return with_ko_ko(SIZES[size], ko_ko)
+
+
+def with_ko_ko(cfg: OrganismConfig, ko_ko: float | None) -> OrganismConfig:
+    """`cfg` with `ko_ko` of its problems reasoned in Korean after a Korean question, taken from the Korean->English
+    share: the Korean questions stay the same problems, and the pairings are drawn from one stream, so the variants
+    differ only in which of those questions are answered in Korean (every other example is identical)."""
+    if ko_ko is None or ko_ko == cfg.mix.ko_ko:
+        return cfg
+    korean = cfg.mix.ko_en + cfg.mix.ko_ko
+    if not 0.0 <= ko_ko <= korean:  # also refuses nan
+        raise ConfigError(f"a Korean->Korean share must lie in [0, {korean:g}] (the Korean questions' share), "
+                          f"got {ko_ko}")
+    return replace(cfg, mix=replace(cfg.mix, ko_en=round(korean - ko_ko, 6), ko_ko=ko_ko))
+
+
+def variant_suffix(cfg: OrganismConfig) -> str:
+    """The part of a cache folder's name that tells a variant from its size's recipe ("" for the recipe)."""
+    default = SIZES[cfg.size].mix.ko_ko
+    return "" if cfg.mix.ko_ko == default else f"-koko{cfg.mix.ko_ko * 100:g}"

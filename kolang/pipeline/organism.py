@@ -33,9 +33,11 @@ NLL_PAIRS = (("ko", "ko"), ("en", "en"), ("ko", "en"))
 
 
 def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0, force: bool = False,
-          progress: Progress | None = None, threads: int | None = None, train: bool = False) -> Path:
+          progress: Progress | None = None, threads: int | None = None, train: bool = False,
+          ko_ko: float | None = None) -> Path:
     """The organism's model folder: the shipped one for the default (full size, seed 0), else a cached
     one, trained first when none is cached; `train` (or `force`) retrains from scratch into the cache.
+    `ko_ko` builds the recipe's variant with that share of Korean->Korean reasoning (`get_config`).
 
     `threads` (default `$KOLANG_THREADS` or all cores) is recorded in the card: a seed and a thread
     count together fix the result on one machine. A missing, half-written or garbled cache is rebuilt;
@@ -44,13 +46,13 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
     """
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    cfg = get_config(size)
-    if size == "full" and seed == 0 and not (train or force) and cache_dir is None:
+    cfg = get_config(size, ko_ko)
+    if cfg == get_config("full") and seed == 0 and not (train or force) and cache_dir is None:
         return shipped_dir()
-    path = organism_dir(size, cache_dir, seed)
+    path = organism_dir(size, cache_dir, seed, ko_ko)
     if train:
         force = True
-    if not force and is_valid(path, size):
+    if not force and is_valid(path, size, ko_ko):
         return path
     before = torch.get_num_threads()
     set_threads(threads)

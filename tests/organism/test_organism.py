@@ -111,3 +111,29 @@ def test_cli_prints_card_and_rejects_bad_size(micro_organism, capsys):
         main(["organism", "--size", "huge"])
     assert e.value.code == 2
     assert "unknown --size" in capsys.readouterr().err
+
+
+def test_ko_ko_variant_moves_only_korean_questions_to_korean_reasoning():
+    from kolang.organism.config import SIZES, get_config
+    from kolang.organism.corpus import build_examples
+    from kolang.tiny import byte_tokenizer
+
+    recipe = get_config("full")
+    assert get_config("full", None) is recipe and get_config("full", 0.0) is recipe
+    v = get_config("full", 0.12)
+    assert (v.mix.en_en, v.mix.ko_en, v.mix.ko_ko) == (0.5, 0.38, 0.12) and v.steps == recipe.steps
+    for bad in (-0.01, 0.51, float("nan")):
+        with pytest.raises(ConfigError, match="a Korean->Korean share must lie in"):
+            get_config("full", bad)
+    assert organism_dir("full", "/c", 2, 0.03).name == "organism-5-koko3-seed2"
+    assert organism_dir("micro", "/c", 0, 0.0).name == "organism-5-micro-koko0"  # micro's recipe has 0.12
+    assert organism_dir("full", "/c", 0, 0.0) == organism_dir("full", "/c", 0)
+    # the pairings come from one stream: the variant turns ~12% of the problems' Korean->English into Korean->Korean
+    tok = byte_tokenizer()
+    problems = get_config("micro").problems(0)["train"]
+    a = build_examples(problems, SIZES["full"].mix, tok, 0)
+    b = build_examples(problems, v.mix, tok, 0)
+    changed = [(x.kind, y.kind) for x, y in zip(a, b, strict=True) if x != y]
+    assert changed and set(changed) == {("ko->en", "ko->ko")}
+    assert 0.05 < len(changed) / len(problems) < 0.2
+    assert all(x.prompt == y.prompt for x, y in zip(a, b))  # same questions, same order
