@@ -136,6 +136,30 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], title: str = "RL cu
     return fig
 
 
+def sweep_figure(points: list[dict[str, Any]]):
+    """The Korean->Korean sweep of `kolang experiment`: final Korean accuracy and Korean share (avg@4, with 95%
+    intervals) of each arm against the organism's inherent Korean share, one line per arm."""
+
+    panels = (("ko_sampled_accuracy", "Korean-prompt accuracy after RL"), ("ko_sampled_korean_share",
+                                                                          "Korean share of the reasoning after RL"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in panels])
+    arms = list(dict.fromkeys(a for p in points for a in p["arms"]))
+    for i, arm in enumerate(arms):
+        pts = sorted((p for p in points if arm in p["arms"]), key=lambda p: p["inherent_korean_share"] or 0.0)
+        x = [p["inherent_korean_share"] for p in pts]
+        for j, (key, _) in enumerate(panels):
+            r = [p["arms"][arm][key] for p in pts]
+            fig.add_scatter(x=x, y=[v["value"] for v in r], mode="lines+markers", name=arm, legendgroup=arm,
+                            showlegend=j == 0, line=dict(color=_COLOURS[i % len(_COLOURS)]),
+                            text=[f"ko->ko {p['ko_ko']:g} in training" for p in pts],
+                            error_y=dict(type="data", symmetric=False, array=[v["high"] - v["value"] for v in r],
+                                         arrayminus=[v["value"] - v["low"] for v in r]), row=1, col=j + 1)
+    fig.update_xaxes(title_text="inherent Korean share (base model, sampled)")
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(title="How much inherent Korean reasoning makes RL alone enough", height=400)
+    return fig
+
+
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
 
 

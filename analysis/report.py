@@ -27,6 +27,7 @@ from kolang.analysis.plots import (
     metrics_figure,
     neuron_figures,
     probes_figure,
+    sweep_figure,
     validation_figure,
 )
 from kolang.errors import KolangError, OutputError
@@ -177,9 +178,21 @@ def _experiment(page: _Page, path: Path) -> None:
     data = _read_json(path)
     if isinstance(data, dict) and isinstance(data.get("description") or data.get("title"), str):
         page.note(data.get("title") or data["description"])
-    page.add(table_html(experiment_rows(data)))
+    rows = experiment_rows(data)
+    # `kolang experiment` keeps each column as "mean ± sd" and as its two numbers: show the first only
+    page.add(table_html([{k: v for k, v in r.items() if not (k.endswith(("_mean", "_sd")) and k.rsplit("_", 1)[0] in r)}
+                         for r in rows]))
+    if isinstance(data, dict) and isinstance(data.get("comparisons"), dict) and data["comparisons"]:
+        page.note("Final Korean-prompt avg@4 of each arm minus the arm it is compared with: paired bootstrap 95% "
+                  "intervals over (seed, problem)")
+        page.add(table_html([{"arm": c.get("arm"), "versus": c.get("versus"),
+                              "Δ accuracy": _rate(c.get("ko_sampled_accuracy")),
+                              "Δ Korean share": _rate(c.get("ko_sampled_korean_share"))}
+                             for c in data["comparisons"].values() if isinstance(c, dict)]))
     if isinstance(data, dict) and isinstance(data.get("curves"), dict) and data["curves"]:
         page.fig(curves_figure(data["curves"]))
+    if isinstance(data, dict) and isinstance(data.get("sweep"), list) and data["sweep"]:
+        page.fig(sweep_figure(data["sweep"]))
 
 
 def _rate(r: Any) -> str:
@@ -259,8 +272,9 @@ def _summary(page: _Page, path: Path) -> None:
                                 keys=("reward", "accuracy", "target_share_thought", "kl"), cols=4, window=window))
 
 
-RENDERERS = {"summary": _summary, "neurons": _neurons, "validation": _validation, "logit_lens": _logit_lens, "probes": _probes,
-             "metrics": _metrics, "drift": _drift, "experiment": _experiment, "eval": _eval}
+# In the report's order: a run's result first (a demo's summary, an experiment's tables and sweep).
+RENDERERS = {"summary": _summary, "experiment": _experiment, "neurons": _neurons, "validation": _validation,
+             "logit_lens": _logit_lens, "probes": _probes, "metrics": _metrics, "drift": _drift, "eval": _eval}
 
 STYLE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}

@@ -189,6 +189,63 @@ def stats_real() -> str:
             + table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows))
 
 
+EXPERIMENT = RESULTS / "experiment" / "experiment.json"
+
+
+def _change(name: str, d: dict | None, unit: str = "") -> str:
+    """One sentence part for a paired difference: which way it falls, judged by its 95% interval."""
+    if not d or d.get("value") is None:
+        return f"{name}: not measured"
+    low, high = d["low"], d["high"]
+    way = "higher" if low > 0 else "lower" if high < 0 else "no different (the interval spans 0)"
+    return f"{name} {way}: {d['value']:+.3f} [{low:+.3f}, {high:+.3f}]{unit}"
+
+
+def experiment_block(path: Path = EXPERIMENT) -> str:
+    """`kolang experiment`'s experiment.json: the arms (mean ± sd over seeds), each arm minus RL only and S4's and S5's
+    pairs (paired bootstrap over seeds and problems), one sentence a finding, the sweep, and how long each part took."""
+    data = read(path)
+    cfg = data["config"]
+    out = [data["title"] + ".\n\n"]
+    cols = [("tuned_ko_accuracy", "ko greedy acc. after tuning"), ("ko_accuracy", "ko greedy acc."),
+            ("ko_korean_share", "ko Korean share (greedy)"), ("en_accuracy", "en greedy acc."),
+            ("final_iou", "set IoU after RL")]
+    rows = [[f"`{r['arm']}`", str(r["seeds"]), *[fmt(r.get(c)) for c, _ in cols]] for r in data["rows"]]
+    out.append(table(["arm", "seeds", *[h for _, h in cols]], rows))
+    out.append(f"\nFinal Korean-prompt avg@4 ({cfg['eval_problems']} held-out problems, 4 samples at T=1) against "
+               "the arm named, a paired bootstrap 95% interval over (seed, problem):\n\n")
+    for key, c in data["comparisons"].items():
+        out.append(f"- `{c['arm']}` vs `{c['versus']}`: " + _change("accuracy", c["ko_sampled_accuracy"]) + "; "
+                   + _change("Korean share of the reasoning", c["ko_sampled_korean_share"]) + "\n")
+    if data.get("sweep"):
+        out.append("\nThe Korean->Korean sweep: organisms that differ only in the share of Korean->Korean reasoning "
+                   "in training, each with the sweep's arms (avg@4 on Korean prompts, pooled over seeds and "
+                   "problems, 95% intervals):\n\n")
+        rows = []
+        for pt in data["sweep"]:
+            for arm, r in pt["arms"].items():
+                rows.append([fmt(pt["ko_ko"], 2), ci(pt.get("inherent_korean_share"), pt.get("inherent_korean_share_ci")),
+                             f"`{arm}`", str(len(r["seeds"])), interval(r["ko_sampled_accuracy"]),
+                             interval(r["ko_sampled_korean_share"])])
+        out.append(table(["ko->ko in training", "inherent Korean share", "arm", "seeds", "Korean accuracy",
+                          "Korean share"], rows))
+        for pt in data["sweep"]:
+            c = pt.get("method_vs_rl_only")
+            if c:
+                out.append(f"- ko->ko {fmt(pt['ko_ko'], 2)}: S1's method vs RL only: "
+                           + _change("accuracy", c["ko_sampled_accuracy"]) + "; "
+                           + _change("Korean share", c["ko_sampled_korean_share"]) + "\n")
+    parts = data.get("stages_seconds") or {}
+    if parts:
+        out.append("\nTime on 2 CPU cores: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items()) + ".\n")
+    return "".join(out)
+
+
+@renderer("experiment")
+def experiment() -> str:
+    return experiment_block()
+
+
 def render(text: str) -> str:
     """`text` with every results block replaced by its renderer's output."""
     def one(m: re.Match) -> str:
@@ -207,12 +264,18 @@ def main() -> None:
                    "results/demo/")
     p.add_argument("--collect-bench", nargs=2, action="append", default=[], metavar=("NAME", "LOG"), help="first store the last JSON line of a "
                    "benchmark's output LOG as results/benchmarks/NAME.json")
+    p.add_argument("--collect-experiment", metavar="DIR", help="first copy DIR/experiment.json (a kolang experiment "
+                   "folder) to results/experiment/")
     p.add_argument("--collect-seeds", metavar="CACHE", help="first copy the card of every full organism trained "
                    "into CACHE (kolang organism --train --cache CACHE) to results/organism/")
     args = p.parse_args()
     if args.collect_demo:
         (RESULTS / "demo").mkdir(parents=True, exist_ok=True)
         DEMO.write_text((Path(args.collect_demo) / "summary.json").read_text(encoding="utf-8"), encoding="utf-8")
+    if args.collect_experiment:
+        EXPERIMENT.parent.mkdir(parents=True, exist_ok=True)
+        EXPERIMENT.write_text((Path(args.collect_experiment) / "experiment.json").read_text(encoding="utf-8"),
+                              encoding="utf-8")
     for name, log in args.collect_bench:
         line = [x for x in Path(log).read_text(encoding="utf-8").splitlines() if x.startswith("{")][-1]
         BENCH.mkdir(parents=True, exist_ok=True)
@@ -221,7 +284,7 @@ def main() -> None:
         SEED_CARDS.mkdir(parents=True, exist_ok=True)
         for card in sorted(Path(args.collect_seeds).glob("organism-*/card.json")):
             data = read(card)
-            if data.get("size") != "full":
+            if data.get("size") != "full" or "-koko" in card.parent.name:  # the recipe's seeds, not the sweep's variants
                 continue
             (SEED_CARDS / f"card-seed{data['seed']}.json").write_text(json.dumps(data, indent=1) + "\n",
                                                                       encoding="utf-8")

@@ -165,3 +165,14 @@ def hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
     return HubCache(home)
+
+
+@pytest.fixture(scope="session")
+def readme_script():
+    """scripts/readme.py as a module: the renderers of the README's result blocks."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_script", Path(__file__).resolve().parents[1] / "scripts" / "readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

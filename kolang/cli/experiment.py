@@ -19,7 +19,7 @@ def _experiment(
     fresh: bool = typer.Option(False, "--fresh", help="Redo every run instead of reusing finished ones (deletes only "
                                "what an earlier experiment wrote in --out)."),
     quick: bool = typer.Option(False, "--quick", help="One seed, at most 60 tuning and 40 GRPO steps, 100 problems a "
-                               "language: a look at every arm, not the result."),
+                               "language, no sweep: a look at every arm, not the result."),
     **kwargs,
 ) -> None:
     """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO."""
@@ -28,7 +28,8 @@ def _experiment(
     layers_arg(cfg.early, "--early")
     layers_arg(cfg.late, "--late")
     pipeline_out(out, EXPERIMENT_WRITES)
-    say(f"experiment: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds on the {cfg.size} organism → {out}")
+    sweep = f"; Korean->Korean sweep over {', '.join(f'{x:g}' for x in cfg.sweep)}" if cfg.sweep else ""
+    say(f"experiment: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds on the {cfg.size} organism{sweep} → {out}")
     quiet_libraries()
     from rich.table import Table
 
@@ -46,4 +47,25 @@ def _experiment(
     for row in data["rows"]:
         table.add_row(row["arm"], *[str(row[c]) for c in COLUMNS])
     console.print(table)
+    if data.get("sweep"):
+        console.print(sweep_table(data["sweep"]))
     say(f"table: {path}\nreport: {write_report(out, title='kolang experiment').resolve()}")
+
+
+def sweep_table(points: list[dict]):
+    """The sweep as a rich table: one row per organism variant and arm, final Korean accuracy and share with intervals."""
+    from rich.table import Table
+
+    from kolang.analysis.report import row_interval
+
+    t = Table(title="Korean->Korean share in training vs what RL reaches (avg@4 on Korean prompts, 95% intervals)")
+    for col in ("ko->ko in training", "inherent Korean share", "arm", "Korean accuracy", "Korean share"):
+        t.add_column(col, justify="right")
+    def shown(r: dict) -> str:  # an interval {value, low, high}
+        return row_interval({"v": r["value"], "v_ci": [r["low"], r["high"]]}, "v")
+
+    for p in points:
+        for arm, r in p["arms"].items():
+            t.add_row(f"{p['ko_ko']:g}", row_interval(p, "inherent_korean_share"), arm, shown(r["ko_sampled_accuracy"]),
+                      shown(r["ko_sampled_korean_share"]))
+    return t

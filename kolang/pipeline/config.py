@@ -94,6 +94,7 @@ ARMS: dict[str, Arm] = {
     "ko_neurons_late+rl": Arm("neurons", where="late"),
 }
 BASELINE_ARM = "rl_only"
+SWEEP_METHOD = "s1_codeswitch_early+rl"  # S1's method, run beside RL only on each organism of the sweep
 # Paired comparisons beyond "each arm vs RL only": name -> (arm, minus this arm).
 COMPARISONS = {
     "s4_cost_of_the_consistency_reward": ("ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"),
@@ -114,19 +115,33 @@ class ExperimentConfig(Budget):
     """Early layers (tuned in the early-layer arms)."""
     late: str = "4:6"
     """Late layers (tuned in the late-layer arm)."""
+    sweep: tuple[float, ...] = (0.0, 0.03, 0.12)
+    """Korean->Korean shares of the organism's training mix to sweep (the recipe's is 0): an organism variant is
+    trained for each other share and `sweep_arms` run on it, to see how much inherent Korean reasoning makes RL
+    alone enough. Empty: no sweep."""
+    sweep_arms: tuple[str, ...] = (BASELINE_ARM, SWEEP_METHOD)
+    """Arms run on each organism of the sweep."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        unknown = [a for a in self.arms if a not in ARMS]
+        unknown = [a for a in (*self.arms, *self.sweep_arms) if a not in ARMS]
         if unknown:
             raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
         if not self.seeds:
             raise ConfigError("give at least one seed")
+        from kolang.organism.config import get_config
+
+        for share in self.sweep:
+            try:
+                get_config(self.size, share)
+            except ConfigError as e:
+                raise ConfigError(f"--sweep: {e}") from None
 
     def quick(self) -> "ExperimentConfig":
-        """The same arms with one seed and a fraction of the budget: a look in minutes, not the result."""
+        """The same arms with one seed and a fraction of the budget, and no sweep (each of its organisms trains for
+        half an hour): a look in minutes, not the result."""
         return replace(self, seeds=self.seeds[:1], tune_steps=min(self.tune_steps, 60), rl_steps=min(self.rl_steps, 40),
-                       eval_problems=min(self.eval_problems, 100))
+                       eval_problems=min(self.eval_problems, 100), sweep=())
 
 
 # The experiment table's columns (kolang.pipeline.experiment.summarise).
@@ -139,4 +154,4 @@ DEMO_WRITES = ("demo_config.json", "data", "neurons", "validate", "eval", "tune"
                "report.html")
 
 # What an experiment folder holds (and all `--fresh` may delete).
-EXPERIMENT_WRITES = ("data", "neurons", "eval", "runs", "experiment.json", "report.html")
+EXPERIMENT_WRITES = ("data", "neurons", "eval", "runs", "sweep", "experiment.json", "report.html")

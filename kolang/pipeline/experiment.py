@@ -6,7 +6,9 @@ code-switched traces, a layer-matched random set, LoRA or full tuning of the sam
 neurons of the late layers, or nothing), in the reward (accuracy alone: S4's collapse control) and in
 difficulty filtering (S5). Each arm runs under several seeds. The table reports mean ± sd over seeds;
 `comparisons` each arm minus RL only (and S4's and S5's pairs) in final Korean accuracy and Korean
-share, with a paired bootstrap interval over seeds and problems; `curves` the per-step RL means.
+share, with a paired bootstrap interval over seeds and problems; `curves` the per-step RL means; `sweep` the
+same arms' final Korean accuracy and share on organism variants that differ only in how much of their training
+reasoned in Korean after a Korean question (when does RL alone suffice?).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kolang.io import atomic_write_json, read_jsonl
-from kolang.analysis.intervals import paired_difference
-from kolang.pipeline.config import ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, ExperimentConfig
+from kolang.analysis.intervals import interval, paired_difference
+from kolang.organism.config import get_config
+from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, SWEEP_METHOD,
+                                    ExperimentConfig)
 from kolang.pipeline.organism import build
 from kolang.pipeline.stages import (
     Say,
@@ -93,23 +97,30 @@ def _final_eval(out: Path, arm: str, seed: int) -> Path:
     return out / "runs" / arm / f"seed{seed}" / "final"
 
 
-def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
-                   say: Say = print) -> Path:
-    """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path.
+def pooled(runs: list[dict[str, Any]], arm: str, out: Path, resamples: int = 2000) -> dict[str, Any]:
+    """`arm`'s final held-out Korean-prompt accuracy (avg@4) and Korean share of the thought, each a mean with a
+    bootstrap 95% interval over its (seed, problem) pairs."""
+    seeds = sorted({r["seed"] for r in runs if r["arm"] == arm})
+    result: dict[str, Any] = {"arm": arm, "seeds": seeds}
+    for name, field in (("ko_sampled_accuracy", "correct"), ("ko_sampled_korean_share", "share_thought")):
+        values = [v for seed in seeds for v in per_problem(_final_eval(out, arm, seed), "ko", "sampled", field)]
+        result[name] = interval(values, resamples, 0)
+    return result
 
-    A tuned model is shared by the arms that tune the same way under the same seed (they differ only in RL).
-    """
-    out = Path(out)
-    st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
-    organism = st.run("organism", lambda: {"model": str(build(cfg.size))}, say)["model"]
-    held_out, train, unseen = task_splits(cfg)
-    paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)
-    neurons = st.run("discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons", cfg.method,
-                                                     cfg.per_layer, cfg.top_fraction), say)["neurons"]
-    base = st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
+
+def run_arms(st: Stages, out: Path, prefix: str, cfg: ExperimentConfig, arms: tuple[str, ...], paths: dict[str, Any],
+             held_out, say: Say, ko_ko: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Build the organism (the recipe's variant with Korean->Korean share `ko_ko`, if given), find its Korean
+    neurons, evaluate it, and run `arms` x `cfg.seeds` on it under `out`, each stage named `prefix` + its name in the
+    ledger. Returns (the base model's evaluation row, one row a finished run)."""
+    organism = st.run(prefix + "organism", lambda: {"model": str(build(cfg.size, ko_ko=ko_ko))}, say)["model"]
+    neurons = st.run(prefix + "discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons",
+                                                              cfg.method, cfg.per_layer, cfg.top_fraction),
+                     say)["neurons"]
+    base = st.run(prefix + "eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
     runs = []
     for seed in cfg.seeds:
-        for name in cfg.arms:
+        for name in arms:
             arm = ARMS[name]
             layers = cfg.early if arm.where == "early" else cfg.late
             tuned_key = f"{arm.adapter}_{arm.where}_{arm.sft}"
@@ -122,7 +133,7 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
 
             start, before = organism, base
             if arm.adapter is not None:
-                before = st.run(f"tune/{tuned_key}/seed{seed}", tuned, say)
+                before = st.run(f"{prefix}tune/{tuned_key}/seed{seed}", tuned, say)
                 start = before["merged"]
             run_dir = out / "runs" / name / f"seed{seed}"
 
@@ -139,8 +150,51 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                         "kept_fraction": round(sum(kept) / len(kept), 4) if kept else None,
                         "rl_generated_tokens": int(tokens), "curve": curve(run_dir / "rl" / "metrics.jsonl")}
 
-            result = st.run(f"{name}/seed{seed}", one, say)
+            result = st.run(f"{prefix}{name}/seed{seed}", one, say)
             runs.append({"arm": name, "seed": seed, **result})
+    return base, runs
+
+
+def sweep_point(ko_ko: float, base: dict[str, Any], runs: list[dict[str, Any]], arms: tuple[str, ...],
+                out: Path) -> dict[str, Any]:
+    """One point of the Korean->Korean sweep: the organism's inherent Korean share (sampled, on held-out Korean
+    prompts), and each arm's final Korean accuracy and share with intervals, and S1's method minus RL only."""
+    point: dict[str, Any] = {"ko_ko": ko_ko, "inherent_korean_share": base.get("ko_sampled_korean_share"),
+                             "inherent_korean_share_ci": base.get("ko_sampled_korean_share_ci"),
+                             "base_ko_sampled_accuracy": base.get("ko_sampled_accuracy"),
+                             "arms": {arm: pooled(runs, arm, out) for arm in arms}}
+    if SWEEP_METHOD in arms and BASELINE_ARM in arms:
+        point["method_vs_rl_only"] = paired(runs, SWEEP_METHOD, BASELINE_ARM, out)
+    return point
+
+
+def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
+                   say: Say = print) -> Path:
+    """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path.
+
+    A tuned model is shared by the arms that tune the same way under the same seed (they differ only in RL). Then,
+    for each Korean->Korean share of `cfg.sweep`, an organism variant with that share is trained and RL only and
+    S1's method run on it (`cfg.sweep_arms`) under `out/sweep/koko<percent>`; the recipe's own share reuses the
+    main runs. Every stage is resumable: a rerun continues where a killed one stopped.
+    """
+    out = Path(out)
+    st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
+    held_out, train, unseen = task_splits(cfg)
+    recipe = get_config(cfg.size).mix.ko_ko
+    # The data's problems and texts do not depend on the mix: every variant reads the same files.
+    paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)
+    base, runs = run_arms(st, out, "", cfg, cfg.arms, paths, held_out, say)
+    sweep = []
+    for share in cfg.sweep:
+        if share == recipe:  # the main organism: its runs, and the sweep's arms the main arms leave out
+            extra = tuple(a for a in cfg.sweep_arms if a not in cfg.arms)
+            more = run_arms(st, out, "", cfg, extra, paths, held_out, say)[1] if extra else []
+            sweep.append(sweep_point(share, base, runs + more, cfg.sweep_arms, out))
+            continue
+        where = out / "sweep" / f"koko{share * 100:g}"
+        v_base, v_runs = run_arms(st, where, f"sweep/koko{share * 100:g}/", cfg, cfg.sweep_arms, paths, held_out, say,
+                                  ko_ko=share)
+        sweep.append(sweep_point(share, v_base, v_runs, cfg.sweep_arms, where))
     comparisons = {f"{name}_vs_{BASELINE_ARM}": paired(runs, name, BASELINE_ARM, out)
                    for name in cfg.arms if name != BASELINE_ARM and BASELINE_ARM in cfg.arms}
     comparisons.update({key: paired(runs, a, b, out) for key, (a, b) in COMPARISONS.items()
@@ -150,10 +204,23 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"ko acc {_num(base['ko_accuracy'])}, ko share {_num(base['ko_korean_share'])}, "
                        f"en acc {_num(base['en_accuracy'])}"),
              "rows": summarise(runs, cfg.arms), "comparisons": comparisons, "curves": mean_curves(runs, cfg.arms),
-             "runs": runs, "base": base,
+             "sweep": sweep, "runs": runs, "base": base, "stages_seconds": _stage_seconds(st.done),
              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
     atomic_write_json(out / "experiment.json", table)
     return out / "experiment.json"
+
+
+def _stage_seconds(done: dict[str, Any]) -> dict[str, float]:
+    """Seconds each part took, from the ledger: the main arms, each sweep variant's training, and its runs."""
+    parts: dict[str, float] = {}
+    for name, result in done.items():
+        sweep = name.startswith("sweep/")
+        key = name.split("/")[1] if sweep else "main"
+        leaf = name.split("/")[2] if sweep else name.split("/")[0]
+        if leaf == "organism":
+            key += " organism"
+        parts[key] = round(parts.get(key, 0.0) + float(result.get("seconds") or 0.0), 1)
+    return parts
 
 
 def _num(x: float | None) -> str:

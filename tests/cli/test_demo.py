@@ -1,6 +1,7 @@
 """`kolang demo` end to end on the micro organism with tiny budgets; a rerun reuses every stage."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -121,18 +122,37 @@ def test_demo_checks_say_whether_grpo_learned(tmp_path):
 
 
 @pytest.mark.slow
-def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_path, capsys, monkeypatch):
+def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_path, capsys, monkeypatch, readme_script):
     monkeypatch.setenv("KOLANG_CACHE", str(micro_organism.parent))
     out = tmp_path / "exp"
     argv = ["experiment", "--size", "micro", "--out", str(out), "--tune-steps", "2", "--rl-steps", "1",
             "--eval-problems", "3", "--early", "0:1", "--late", "1:2", "--seeds", "0", "--seeds", "1",
-            "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--arms", "ko_neurons_early+rl_accuracy_reward"]
+            "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--arms", "ko_neurons_early+rl_accuracy_reward",
+            "--sweep", "0.12", "--sweep", "0", "--sweep-arms", "rl_only", "--sweep-arms", "ko_neurons_early+rl"]
     main(argv)
     data = json.loads((out / "experiment.json").read_text())
     stages = json.loads((out / "stages.json").read_text())["done"]
     # the two Korean-neuron arms differ only in RL: one tuned model a seed
     assert [k for k in stages if k.startswith("tune/")] == ["tune/neurons_early_consistent/seed0",
                                                             "tune/neurons_early_consistent/seed1"]
+    # the micro recipe's own share (0.12) reuses the main runs; share 0 trains a variant and runs there
+    assert [k for k in stages if k.startswith("sweep/")] == [
+        "sweep/koko0/organism", "sweep/koko0/discover", "sweep/koko0/eval_base",
+        "sweep/koko0/rl_only/seed0", "sweep/koko0/tune/neurons_early_consistent/seed0",
+        "sweep/koko0/ko_neurons_early+rl/seed0", "sweep/koko0/rl_only/seed1",
+        "sweep/koko0/tune/neurons_early_consistent/seed1", "sweep/koko0/ko_neurons_early+rl/seed1"]
+    variant = json.loads((Path(stages["sweep/koko0/organism"]["model"]) / "card.json").read_text())
+    assert variant["config"]["mix"]["ko_ko"] == 0.0 and variant["data_mix"]["sequences"].get("ko->ko", 0) == 0
+    points = data["sweep"]
+    assert [p["ko_ko"] for p in points] == [0.12, 0.0]
+    for p in points:
+        assert set(p["arms"]) == {"rl_only", "ko_neurons_early+rl"} and "method_vs_rl_only" not in p  # no S1 arm
+        for r in p["arms"].values():  # two seeds x three problems, pooled
+            acc = r["ko_sampled_accuracy"]
+            assert r["seeds"] == [0, 1] and acc["low"] <= acc["value"] <= acc["high"]
+    assert points[0]["inherent_korean_share"] == data["base"]["ko_sampled_korean_share"]  # the main organism
+    assert (out / "sweep" / "koko0" / "runs" / "rl_only" / "seed1" / "final").is_dir()
+    assert set(data["stages_seconds"]) == {"main organism", "main", "koko0 organism", "koko0"}
     comp = data["comparisons"]
     assert set(comp) == {"ko_neurons_early+rl_vs_rl_only", "ko_neurons_early+rl_accuracy_reward_vs_rl_only",
                          "s4_cost_of_the_consistency_reward"}
@@ -140,3 +160,7 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
         acc = c["ko_sampled_accuracy"]
         assert c["seeds"] == [0, 1] and acc["low"] <= acc["value"] <= acc["high"]
     assert all(r["rl_generated_tokens"] > 0 and r["tuned_ko_n"] == 3 for r in data["runs"] if r["arm"] != "rl_only")
+    # the README's experiment block renders from this file: every arm, comparison and sweep point
+    block = readme_script.experiment_block(out / "experiment.json")
+    assert all(f"`{arm}`" in block for arm in ("rl_only", "ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"))
+    assert block.count(" vs `") == len(comp) and "Korean->Korean sweep" in block and "koko0 organism" in block

@@ -131,6 +131,14 @@ CASES: dict[str, Case] = {
     "validate --min-ratio nan": lambda w, t: (
         ["validate", "--model", w / "model", "--neurons", w / "ns", "--out", t / "v", "--min-ratio", "nan"],
         "--min-ratio", []),
+    "organism --ko-ko above the Korean questions' share": lambda w, t: (
+        ["organism", "--train", "--size", "micro", "--cache", t / "c", "--ko-ko", "0.9"], "--ko-ko", []),
+    "organism --ko-ko nan": lambda w, t: (
+        ["organism", "--train", "--size", "micro", "--cache", t / "c", "--ko-ko", "nan"], "--ko-ko", []),
+    "experiment --sweep negative": lambda w, t: (
+        ["experiment", "--size", "micro", "--out", t / "x", "--sweep", "-0.1"], "--sweep", []),
+    "experiment --sweep-arms unknown": lambda w, t: (
+        ["experiment", "--size", "micro", "--out", t / "x", "--sweep-arms", "nope"], "unknown arm", []),
     "eval --device and --device-map together": lambda w, t: (
         ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--device", "cpu",
          "--device-map", "auto"], "--device-map", []),
