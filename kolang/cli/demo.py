@@ -43,13 +43,15 @@ def _demo(
     set_threads()
     report = run_demo(out, cfg, fresh=fresh, say=say)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    table = Table(title="held-out word problems: greedy, avg@4 at temperature 1; 95% intervals over problems")
-    for col in ("model", "prompts", "greedy", "avg@4", "Korean share (sampled)"):
-        table.add_column(col, justify="right")
+    table = Table(title="held-out word problems by model and prompt language: greedy accuracy, avg@4 and the Korean "
+                        "share of the reasoning at temperature 1; 95% intervals over problems")
+    # one line a row in an 80-column terminal: the model and its prompts' language share a column
+    for col in ("model", "greedy", "avg@4", "ko share, T=1"):
+        table.add_column(col, justify="right", no_wrap=True)
     for row in summary["evaluations"]:
         for lang in ("ko", "en"):
-            table.add_row(row["model"], lang, *[row_interval(row, f"{lang}_{key}", bound_digits=2) for key in
-                                                ("accuracy", "sampled_accuracy", "sampled_korean_share")])
+            table.add_row(f"{row['model']} {lang}", *[row_interval(row, f"{lang}_{key}", bound_digits=2) for key in
+                                                      ("accuracy", "sampled_accuracy", "sampled_korean_share")])
     console.print(table)
     failed = [c["check"] for c in summary["checks"].values() if not c["passed"]]
     if failed:
