@@ -146,6 +146,7 @@ def validate(
             "target_more_than_references": all(delta_set[target] > delta_set[o] for o in others),
             "target_more_than_random": all(delta_set[target] > r[target] for r in delta_random_runs),
             "selectivity": delta_set[target] - max(delta_set[o] for o in others),
+            "target_delta": delta_set[target],
         }
         worst = max(delta_set[o] for o in others)
         ratio = delta_set[target] / worst if worst > 0 else (math.inf if delta_set[target] > 0 else 0.0)
@@ -166,8 +167,10 @@ def verdict_line(verdict: dict[str, Any] | None) -> tuple[bool, str]:
     """(passed, one sentence) for a validation verdict, as the terminal, the demo and the report state it."""
     if not verdict:
         return False, "no verdict: the set names no target language present in the texts"
-    ratio = verdict.get("ratio_to_references")
+    ratio, delta = verdict.get("ratio_to_references"), verdict.get("target_delta")
     shown = "every reference unharmed" if ratio is None else f"{ratio:.1f}x the worst-hit reference"
+    if delta is not None and delta <= 0:  # a ratio of a fall to a rise says nothing: state the fall
+        shown = f"it lowers '{verdict['target']}' NLL ({delta:+.3f} nats a token)"
     facts = (f"ablating the set raises '{verdict['target']}' NLL most: {verdict['target_more_than_references']}; "
              f"more than every random set: {verdict['target_more_than_random']}; {shown} "
              f"(needs {verdict.get('min_ratio', 3.0):g}x); selectivity {verdict['selectivity']:+.4f}")

@@ -106,3 +106,15 @@ def test_chunked_head_nll_equals_the_full_logits(family, byte_tok, monkeypatch):
             n += ids.shape[1] - 1
         assert out[lang]["tokens"] == n
         assert out[lang]["nll"] == pytest.approx(total / n, rel=1e-5, abs=1e-5), family
+
+
+def test_verdict_states_a_fall_of_the_target_nll_not_a_negative_ratio():
+    verdict = {"target": "ko", "target_more_than_references": False, "target_more_than_random": False,
+               "selectivity": -0.3013, "target_delta": -0.2933, "ratio_to_references": -36.68, "min_ratio": 3.0,
+               "passed": False}
+    passed, line = verdict_line(verdict)
+    assert not passed and "it lowers 'ko' NLL (-0.293 nats a token)" in line and "-36.7x" not in line
+    rise = {**verdict, "target_delta": 0.465, "ratio_to_references": 6.05, "passed": True,
+            "target_more_than_references": True, "target_more_than_random": True, "selectivity": 0.3885}
+    assert verdict_line(rise) == (True, "PASSED: ablating the set raises 'ko' NLL most: True; more than every random "
+                                        "set: True; 6.0x the worst-hit reference (needs 3x); selectivity +0.3885")
