@@ -52,6 +52,8 @@ def _eval(
     cfg = from_kwargs(EvalConfig, kwargs)
     load = load_arg(from_kwargs(LoadConfig, kwargs), device)
     size = _organism_size(model)
+    if size is not None and load.revision is not None:
+        raise ConfigError(f"--revision names a hub revision; --model {model} is the bundled organism, which has none")
     source = model_arg(model, load.revision) if size is None else None
     data_arg(data)
     out = out if out is not None else Path(f"eval-{Path(model).name if size is None else 'organism-' + size}")

@@ -139,6 +139,9 @@ CASES: dict[str, Case] = {
         ["experiment", "--size", "micro", "--out", t / "x", "--sweep", "-0.1"], "--sweep", []),
     "experiment --sweep-arms unknown": lambda w, t: (
         ["experiment", "--size", "micro", "--out", t / "x", "--sweep-arms", "nope"], "unknown arm", []),
+    "eval --revision for the organism": lambda w, t: (
+        ["eval", "--model", "organism:micro", "--data", w / "rl.jsonl", "--out", t / "e", "--revision", "v1"],
+        "--revision", []),
     "eval --device and --device-map together": lambda w, t: (
         ["eval", "--model", w / "model", "--data", w / "rl.jsonl", "--out", t / "e", "--device", "cpu",
          "--device-map", "auto"], "--device-map", []),
