@@ -197,14 +197,17 @@ def real_smoke() -> str:
 
 @renderer("stats-real")
 def stats_real() -> str:
-    """benchmarks/stats_overhead.py --json at Qwen2.5-0.5B's dimensions: CPU time, wall time and peak memory."""
-    data = read(BENCH / "stats_qwen2.5-0.5b.json")
-    bare = data["cpu_s"]["bare"]
-    rows = [[v, fmt(data["cpu_s"][v], 1), fmt(data["cpu_s"][v] / bare, 2), fmt(data["median_s"][v], 1),
-             fmt(data["paired_over_bare"][v], 2), fmt(data["peak_mib"][v], 0), fmt(data["peak_mib"][v] / data["peak_mib"]["bare"], 2)]
-            for v in data["cpu_s"]]
-    return (f"{data['tokens']:,} tokens:\n\n"
-            + table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows))
+    """benchmarks/stats_overhead.py --json at Qwen2.5-0.5B's (and 1.5B's) dimensions: CPU time, wall time and peak memory."""
+    out = []
+    for path in sorted(BENCH.glob("stats_qwen2.5-*.json")):  # one table a model size
+        data = read(path)
+        bare = data["cpu_s"]["bare"]
+        rows = [[v, fmt(data["cpu_s"][v], 1), fmt(data["cpu_s"][v] / bare, 2), fmt(data["median_s"][v], 1),
+                 fmt(data["paired_over_bare"][v], 2), fmt(data["peak_mib"][v], 0),
+                 fmt(data["peak_mib"][v] / data["peak_mib"]["bare"], 2)] for v in data["cpu_s"]]
+        out.append(f"{path.stem.removeprefix('stats_')}, {data['tokens']:,} tokens:\n\n"
+                   + table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows))
+    return "\n".join(out)
 
 
 EXPERIMENT = RESULTS / "experiment" / "experiment.json"
