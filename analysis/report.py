@@ -186,8 +186,8 @@ def _experiment(page: _Page, path: Path) -> None:
         page.note("Final Korean-prompt avg@4 of each arm minus the arm it is compared with: paired bootstrap 95% "
                   "intervals over (seed, problem)")
         page.add(table_html([{"arm": c.get("arm"), "versus": c.get("versus"),
-                              "Δ accuracy": _rate(c.get("ko_sampled_accuracy")),
-                              "Δ Korean share": _rate(c.get("ko_sampled_korean_share"))}
+                              "Δ accuracy": interval_text(c.get("ko_sampled_accuracy")),
+                              "Δ Korean share": interval_text(c.get("ko_sampled_korean_share"))}
                              for c in data["comparisons"].values() if isinstance(c, dict)]))
     if isinstance(data, dict) and isinstance(data.get("curves"), dict) and data["curves"]:
         page.fig(curves_figure(data["curves"]))
@@ -195,8 +195,8 @@ def _experiment(page: _Page, path: Path) -> None:
         page.fig(sweep_figure(data["sweep"]))
 
 
-def _rate(r: Any) -> str:
-    """A rate of eval.json as "value [low, high]"."""
+def interval_text(r: Any) -> str:
+    """An interval `{value, low, high}` (a rate of eval.json, a paired difference) as "value [low, high]"."""
     if not isinstance(r, dict) or r.get("value") is None:
         return "—"
     return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
@@ -207,11 +207,11 @@ def eval_rows(sets: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
     rows = []
     for name, s in sets.items():
         g, k = s.get("greedy", {}), s["sampled"]
-        rows.append({"set": prefix + name, "n": s["n"], "greedy accuracy": _rate(g.get("accuracy")),
-                     f"avg@{k['k']}": _rate(k["accuracy"]), f"pass@{k['k']}": _rate(k["pass@k"]),
-                     "thought share": _rate(k["target_share_thought"]), "answer share": _rate(k["target_share_answer"]),
-                     "tokens": _rate(k["tokens"]), "truncated": _rate(k["truncation_rate"]),
-                     "thought closed": _rate(k["thought_closed_rate"])})
+        rows.append({"set": prefix + name, "n": s["n"], "greedy accuracy": interval_text(g.get("accuracy")),
+                     f"avg@{k['k']}": interval_text(k["accuracy"]), f"pass@{k['k']}": interval_text(k["pass@k"]),
+                     "thought share": interval_text(k["target_share_thought"]), "answer share": interval_text(k["target_share_answer"]),
+                     "tokens": interval_text(k["tokens"]), "truncated": interval_text(k["truncation_rate"]),
+                     "thought closed": interval_text(k["thought_closed_rate"])})
         for key in ("by_level", "by_subject"):
             rows += eval_rows(s.get(key, {}), f"{prefix}{name} · {key[3:]} ")
     return rows

@@ -56,16 +56,13 @@ def sweep_table(points: list[dict]):
     """The sweep as a rich table: one row per organism variant and arm, final Korean accuracy and share with intervals."""
     from rich.table import Table
 
-    from kolang.analysis.report import row_interval
+    from kolang.analysis.report import interval_text, row_interval
 
     t = Table(title="Korean->Korean share in training vs what RL reaches (avg@4 on Korean prompts, 95% intervals)")
     for col in ("ko->ko in training", "inherent Korean share", "arm", "Korean accuracy", "Korean share"):
         t.add_column(col, justify="right")
-    def shown(r: dict) -> str:  # an interval {value, low, high}
-        return row_interval({"v": r["value"], "v_ci": [r["low"], r["high"]]}, "v")
-
     for p in points:
         for arm, r in p["arms"].items():
-            t.add_row(f"{p['ko_ko']:g}", row_interval(p, "inherent_korean_share"), arm, shown(r["ko_sampled_accuracy"]),
-                      shown(r["ko_sampled_korean_share"]))
+            t.add_row(f"{p['ko_ko']:g}", row_interval(p, "inherent_korean_share"), arm,
+                      interval_text(r["ko_sampled_accuracy"]), interval_text(r["ko_sampled_korean_share"]))
     return t

@@ -26,12 +26,12 @@ def organism(
                                           "a variant of the recipe, kept in the cache beside it."),
 ) -> None:
     """Print the model organism's card (the shipped one, or train the recipe and compare)."""
-    from kolang.organism.config import SIZES, get_config
+    from kolang.organism.config import SIZES, get_config, ships
 
     if size not in SIZES:
         raise ConfigError(f"unknown --size '{size}'; use one of {', '.join(SIZES)}")
     try:
-        variant = get_config(size, ko_ko) != SIZES[size]
+        cfg = get_config(size, ko_ko)
     except ConfigError as e:
         raise ConfigError(f"--ko-ko: {e}") from None
     if seed < 0:
@@ -40,7 +40,7 @@ def organism(
         raise ConfigError(f"--cache {cache} is a file; pass a folder")
     from kolang.organism.cache import SHIPPED, is_valid, organism_dir, read_card
 
-    shipped = size == "full" and seed == 0 and not train and cache is None and not variant
+    shipped = ships(cfg, seed) and not train and cache is None
     target = SHIPPED if shipped else organism_dir(size, cache, seed, ko_ko)
     cached = shipped or (is_valid(target, size, ko_ko) and not train)
     say(f"organism: {'the shipped one,' if shipped else 'cached at' if cached else 'training into'} {target}")

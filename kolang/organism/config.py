@@ -123,6 +123,11 @@ def with_ko_ko(cfg: OrganismConfig, ko_ko: float | None) -> OrganismConfig:
     return replace(cfg, mix=replace(cfg.mix, ko_en=round(korean - ko_ko, 6), ko_ko=ko_ko))
 
 
+def ships(cfg: OrganismConfig, seed: int) -> bool:
+    """Whether the organism of `cfg` and `seed` is the one shipped inside the package (the full recipe, seed 0)."""
+    return cfg == SIZES["full"] and seed == 0
+
+
 def variant_suffix(cfg: OrganismConfig) -> str:
     """The part of a cache folder's name that tells a variant from its size's recipe ("" for the recipe)."""
     default = SIZES[cfg.size].mix.ko_ko

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kolang.errors import ConfigError
+from kolang.organism.config import get_config
 
 # SFT data mixes of `Budget.sft`.
 SFT_MIXES = ("consistent", "codeswitch")
@@ -129,8 +130,6 @@ class ExperimentConfig(Budget):
             raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
         if not self.seeds:
             raise ConfigError("give at least one seed")
-        from kolang.organism.config import get_config
-
         for share in self.sweep:
             try:
                 get_config(self.size, share)

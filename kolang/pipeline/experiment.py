@@ -39,6 +39,8 @@ from kolang.pipeline.stages import (
 )
 
 CURVES = ("accuracy", "target_share")  # metrics.jsonl fields averaged over seeds, step by step
+# (experiment.json name, completions field) of what each arm is judged by on held-out Korean prompts (avg@4)
+FINAL_FIELDS = (("ko_sampled_accuracy", "correct"), ("ko_sampled_korean_share", "share_thought"))
 
 
 def _mean_sd(values: list[float]) -> dict[str, float | None]:
@@ -84,17 +86,15 @@ def paired(runs: list[dict[str, Any]], arm: str, versus: str, out: Path, resampl
     a bootstrap 95% interval over (seed, problem) pairs, both arms on the same problems under the same seeds."""
     seeds = sorted({r["seed"] for r in runs if r["arm"] == arm} & {r["seed"] for r in runs if r["arm"] == versus})
     result: dict[str, Any] = {"arm": arm, "versus": versus, "seeds": seeds}
-    for name, field in (("ko_sampled_accuracy", "correct"), ("ko_sampled_korean_share", "share_thought")):
-        a, b = [], []
-        for seed in seeds:
-            a += per_problem(_final_eval(out, versus, seed), "ko", "sampled", field)
-            b += per_problem(_final_eval(out, arm, seed), "ko", "sampled", field)
-        result[name] = paired_difference(a, b, resamples, 0) if seeds else None
+    for name, field in FINAL_FIELDS:
+        result[name] = (paired_difference(_final_values(out, versus, seeds, field), _final_values(out, arm, seeds, field),
+                                          resamples, 0) if seeds else None)
     return result
 
 
-def _final_eval(out: Path, arm: str, seed: int) -> Path:
-    return out / "runs" / arm / f"seed{seed}" / "final"
+def _final_values(out: Path, arm: str, seeds: list[int], field: str) -> list[float | None]:
+    """`field` of every held-out Korean problem after `arm`'s RL, seed after seed (in the same problem order)."""
+    return [v for seed in seeds for v in per_problem(out / "runs" / arm / f"seed{seed}" / "final", "ko", "sampled", field)]
 
 
 def pooled(runs: list[dict[str, Any]], arm: str, out: Path, resamples: int = 2000) -> dict[str, Any]:
@@ -102,9 +102,8 @@ def pooled(runs: list[dict[str, Any]], arm: str, out: Path, resamples: int = 200
     bootstrap 95% interval over its (seed, problem) pairs."""
     seeds = sorted({r["seed"] for r in runs if r["arm"] == arm})
     result: dict[str, Any] = {"arm": arm, "seeds": seeds}
-    for name, field in (("ko_sampled_accuracy", "correct"), ("ko_sampled_korean_share", "share_thought")):
-        values = [v for seed in seeds for v in per_problem(_final_eval(out, arm, seed), "ko", "sampled", field)]
-        result[name] = interval(values, resamples, 0)
+    for name, field in FINAL_FIELDS:
+        result[name] = interval(_final_values(out, arm, seeds, field), resamples, 0)
     return result
 
 

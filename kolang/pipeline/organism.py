@@ -25,7 +25,7 @@ from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.neurons.intervene import ablate
 from kolang.organism.cache import digests, is_valid, organism_dir, shipped_dir, train_weights
-from kolang.organism.config import VERSION, OrganismConfig, get_config
+from kolang.organism.config import VERSION, OrganismConfig, get_config, ships
 from kolang.organism.train import Progress
 
 # Reasoning NLL is measured for these (question language, reasoning language) pairs.
@@ -47,7 +47,7 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     cfg = get_config(size, ko_ko)
-    if cfg == get_config("full") and seed == 0 and not (train or force) and cache_dir is None:
+    if ships(cfg, seed) and not (train or force) and cache_dir is None:
         return shipped_dir()
     path = organism_dir(size, cache_dir, seed, ko_ko)
     if train:
