@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +40,37 @@ def _register_commands() -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    if code == 130 and _terminated:
+        message, code = message.replace("interrupted", "terminated", 1), 128 + signal.SIGTERM
     print(f"kolang: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+_terminated = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (`kill`, a job scheduler's stop) unwinds like Ctrl-C, so temporary folders are removed and the run's
+    resume line is printed; the exit status is then 143, as for a process SIGTERM ended."""
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Within the block SIGTERM raises like Ctrl-C. Only the main thread may set a handler, and one someone else
+    installed (a program embedding `main`) is kept; the previous handler is back after the block."""
+    global _terminated
+    _terminated = False
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -62,10 +93,10 @@ def _notes() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2; Ctrl-C exits 130; notes
-    (`KolangNote`) are one `kolang: note:` line each."""
+    (`KolangNote`) are one `kolang: note:` line each. SIGTERM unwinds the same way and exits 143."""
     _register_commands()
     try:
-        with _notes():
+        with _sigterm_unwinds(), _notes():
             code = app(args=argv, prog_name="kolang", standalone_mode=False)
     except Interrupted as e:
         _fail(f"interrupted: {e}", 130)

@@ -1,5 +1,5 @@
-"""Ctrl-C, kill -9 and failed starts: a run stops with exit 130 and a line saying how to resume, resumes
-to the same result, and kolang cleans up only after itself."""
+"""Ctrl-C, SIGTERM, kill -9 and failed starts: a run stops with exit 130 (143 for SIGTERM) and a line saying how
+to resume, resumes to the same result, and kolang cleans up only after itself."""
 
 from __future__ import annotations
 
@@ -67,6 +67,24 @@ def test_ctrl_c_exits_130_with_a_resume_line_and_resumes_exactly(w, tmp_path, cl
     result = cli(*tune_argv(w, out, max(12, done + 1)), "--resume")
     assert result.code == 0, result.err
     assert metrics(out)[:12] == metrics(full)[: len(metrics(out)[:12])]
+
+
+@pytest.mark.slow
+def test_sigterm_removes_the_half_trained_organism_and_exits_143(tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "KOLANG_THREADS": "1", "KOLANG_CACHE": str(cache)}
+    proc = subprocess.Popen([sys.executable, "-m", "kolang", "organism", "--train", "--size", "micro", "--seed", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(cache.glob(".organism-*.tmp")) and proc.poll() is None:
+        time.sleep(0.02)
+    assert list(cache.glob(".organism-*.tmp")), "training never started its temporary folder"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("kolang: terminated") and "Traceback" not in err, err
+    assert list(cache.iterdir()) == [], "a terminated training left files in the cache"
 
 
 def test_resume_removes_what_a_killed_checkpoint_write_left(w, tmp_path, cli):
