@@ -73,8 +73,13 @@ class ValidateConfig:
     min_ratio: float = 3.0
     """The verdict passes when the target's NLL rises at least this many times every reference language's
     (and more than every random set's)."""
+    context_field: str | None = None
+    """Column of the --data records holding what each text follows (a question before its solution): the text is
+    scored after it, given as a user turn through the model's chat template, and only the text's tokens count."""
 
     def __post_init__(self) -> None:
+        if self.context_field is not None and not self.context_field.strip():
+            raise ConfigError("--context-field needs a column name")
         if not (math.isfinite(self.min_ratio) and self.min_ratio >= 1):
             raise ConfigError(f"--min-ratio must be a finite number ≥ 1, got {self.min_ratio}")
         if self.n_random < 1:

@@ -22,7 +22,8 @@ from kolang.cli._common import (
 )
 from kolang.cli.options import command
 from kolang.config import from_kwargs
-from kolang.data.discovery import CorpusConfig, load_discovery
+from kolang.data.discovery import CorpusConfig, load_discovery, load_with_contexts
+from kolang.errors import ConfigError
 from kolang.loading import LoadConfig
 
 
@@ -44,6 +45,8 @@ def _validate(
     neurons_arg(neurons)
     out_arg(out, VALIDATION_FILES)
     corpus_arg(data, corpus)
+    if cfg.context_field and not data:
+        raise ConfigError(f"--context-field '{cfg.context_field}' names a column of --data records; give --data")
     say(f"validate: ablating {neurons} and {cfg.n_random} layer-matched random sets in {source} → {out}")
     quiet_libraries()
     from rich.table import Table
@@ -56,12 +59,23 @@ def _validate(
 
     set_threads()
     ns = NeuronSet.load(neurons)
-    texts, langs = load_discovery(data, corpus, cfg.max_texts) if data else bundled_discovery_texts()
-    texts, langs = cap_per_language(texts, langs, cfg.max_texts)
+    contexts = None
+    if cfg.context_field:
+        texts, langs, contexts = load_with_contexts(data, cfg.context_field, corpus, cfg.max_texts)
+        keep = cap_per_language(list(range(len(texts))), langs, cfg.max_texts)[0]
+        texts, langs, contexts = ([xs[i] for i in keep] for xs in (texts, langs, contexts))
+    else:
+        texts, langs = load_discovery(data, corpus, cfg.max_texts) if data else bundled_discovery_texts()
+        texts, langs = cap_per_language(texts, langs, cfg.max_texts)
     hf, tok = load_model(source, dtype=dtype, device=device, **load.load_kwargs())
     ns.check(hf)  # refuses another shape; other weights of this shape are noted
-    say(f"{len(ns)} neurons, {len(texts)} texts in {', '.join(sorted(set(langs)))}")
-    result = validate_dir(hf, tok, ns, texts, langs, out, cfg)
+    say(f"{len(ns)} neurons, {len(texts)} texts in {', '.join(sorted(set(langs)))}"
+        + (f", each scored after its '{cfg.context_field}'" if contexts else ""))
+    if contexts is not None:
+        from kolang.data.chat import format_prompt
+
+        contexts = [format_prompt(tok, c) for c in contexts]
+    result = validate_dir(hf, tok, ns, texts, langs, out, cfg, contexts)
     table = Table(title="NLL per language (nats/token)")
     table.add_column("language")
     for col in ("none", "ablate set", "Δ set", "Δ random (mean)"):

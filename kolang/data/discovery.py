@@ -8,7 +8,7 @@ check the mapping options without importing either.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +76,17 @@ def records_to_texts(records: Sequence[dict], source: str = "data", corpus: Corp
     """
     texts: list[str] = []
     langs: list[str] = []
+    for _, code, text in _texts_of(records, source, corpus, lang):
+        texts.append(text)
+        langs.append(code)
+    if not texts:
+        raise DataError(f"{source} holds no non-empty texts")
+    return texts, langs
+
+
+def _texts_of(records: Sequence[dict], source: str, corpus: CorpusConfig,
+              lang: str | None) -> Iterator[tuple[int, str, str]]:
+    """(record number from 1, language, text) of every non-blank text of `records` (see `records_to_texts`)."""
     mapped = corpus.columns(lang) is not None
     text_col, lang_col = corpus.text_field or "text", corpus.lang_field or "lang"
 
@@ -103,11 +114,7 @@ def records_to_texts(records: Sequence[dict], source: str = "data", corpus: Corp
                 )
         for code, text in pairs:
             if text.strip():
-                texts.append(text)
-                langs.append(code)
-    if not texts:
-        raise DataError(f"{source} holds no non-empty texts")
-    return texts, langs
+                yield n, code, text
 
 
 def split_source(item: str | Path) -> tuple[str | None, Path]:
@@ -124,16 +131,54 @@ def load_discovery(data: str | Path | Sequence[str | Path], corpus: CorpusConfig
     """Read one or more discovery sources into (texts, langs), each a file or folder (see `read_records`),
     written `LANG=PATH` when all its texts are in language LANG; a one-language source is read only
     up to its first `max_texts` records. See `records_to_texts` for the accepted shapes."""
-    items = [data] if isinstance(data, (str, Path)) else list(data)
     texts: list[str] = []
     langs: list[str] = []
-    for item in items:
-        lang, path = split_source(item)
-        records = read_records(path, columns=corpus.columns(lang), limit=max_texts if lang is not None else None)
+    for lang, path, records in _sources(data, corpus, max_texts):
         more_texts, more_langs = records_to_texts(records, str(path), corpus, lang)
         texts += more_texts
         langs += more_langs
     return texts, langs
+
+
+def load_with_contexts(data: str | Path | Sequence[str | Path], context_field: str,
+                       corpus: CorpusConfig = CorpusConfig(),
+                       max_texts: int | None = None) -> tuple[list[str], list[str], list[str]]:
+    """(texts, langs, contexts) of discovery sources whose records each hold one text and, in `context_field`,
+    what precedes it (a question before its solution), so that the text can be scored after its context."""
+    if corpus.pair_fields:
+        raise DataError(f"--context-field '{context_field}' needs one text a record, not parallel --pair-fields")
+    texts: list[str] = []
+    langs: list[str] = []
+    contexts: list[str] = []
+    for lang, path, records in _sources(data, corpus, max_texts, context_field):
+        found = 0
+        for n, code, text in _texts_of(records, str(path), corpus, lang):
+            rec = records[n - 1]
+            if corpus.columns(lang) is None and "text" not in rec and "lang" not in rec:
+                raise DataError(f"{path}: record {n} is parallel (one text a language); --context-field needs "
+                                "{text, lang} records or a LANG=PATH source")
+            context = rec.get(context_field)
+            if not isinstance(context, str):
+                raise DataError(f"{path}: record {n} needs a string '{context_field}' field (the context its text "
+                                f"is scored after), not {type(context).__name__}")
+            texts.append(text)
+            langs.append(code)
+            contexts.append(context)
+            found += 1
+        if not found:
+            raise DataError(f"{path} holds no non-empty texts")
+    return texts, langs, contexts
+
+
+def _sources(data: str | Path | Sequence[str | Path], corpus: CorpusConfig, max_texts: int | None,
+             *extra: str) -> Iterator[tuple[str | None, Path, list[dict]]]:
+    """(language or None, path, records) of each `--data` item, reading only the columns needed (and `extra`)."""
+    for item in [data] if isinstance(data, (str, Path)) else list(data):
+        lang, path = split_source(item)
+        columns = corpus.columns(lang)
+        records = read_records(path, columns=None if columns is None else [*columns, *extra],
+                               limit=max_texts if lang is not None else None)
+        yield lang, path, records
 
 
 def require_languages(langs: Sequence[str], target: str, reference: Sequence[str]) -> None:

@@ -93,3 +93,50 @@ def test_neuron_set_for_another_model_is_refused(tiny_dir, data, tmp_path, cli):
                           "--out", str(tmp_path / "v")]), "MLP width")
     _one_line_error(*cli(*["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "missing"),
                           "--out", str(tmp_path / "v")]), "missing")
+
+
+QA = [{"question": q, "text": t, "lang": lang} for q, t, lang in [
+    ("3 더하기 4는?", "3 더하기 4는 7입니다.", "ko"), ("5 빼기 2는?", "5 빼기 2는 3입니다.", "ko"),
+    ("2 곱하기 3은?", "2 곱하기 3은 6입니다.", "ko"), ("What is 3 plus 4?", "3 plus 4 is 7.", "en"),
+    ("What is 5 minus 2?", "5 minus 2 is 3.", "en"), ("What is 2 times 3?", "2 times 3 is 6.", "en"),
+]]
+
+
+def test_validate_scores_each_text_after_its_context_as_the_api_does(tiny_dir, tmp_path, cli):
+    from kolang.analysis.validate import validate
+    from kolang.data.chat import format_prompt
+    from kolang.models import load_model
+    from kolang.neurons.neuronset import NeuronSet
+
+    data = write_jsonl(tmp_path / "qa.jsonl", QA)
+    code, err = cli(*["discover", "--model", str(tiny_dir), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "3", "--out", str(tmp_path / "ns")])
+    assert code == 0, err
+    argv = ["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--data", str(data),
+            "--n-random", "2"]
+    code, err = cli(*argv, "--context-field", "question", "--out", str(tmp_path / "val"))
+    assert code == 0, err
+    assert "scored after its 'question'" in err
+    got = json.loads((tmp_path / "val" / "validation.json").read_text())
+    model, tok = load_model(str(tiny_dir))
+    want = validate(model, tok, NeuronSet.load(tmp_path / "ns", model), [r["text"] for r in QA],
+                    [r["lang"] for r in QA], n_random=2, contexts=[format_prompt(tok, r["question"]) for r in QA])
+    assert got["conditions"] == json.loads(json.dumps(want["conditions"]))
+    code, err = cli(*argv, "--out", str(tmp_path / "plain"))  # without the field: the texts alone, other NLLs
+    assert code == 0, err
+    plain = json.loads((tmp_path / "plain" / "validation.json").read_text())
+    assert plain["conditions"]["none"]["ko"]["nll"] != got["conditions"]["none"]["ko"]["nll"]
+
+
+def test_context_field_errors_are_one_line(tiny_dir, tmp_path, cli):
+    data = write_jsonl(tmp_path / "qa.jsonl", QA)
+    base = ["validate", "--model", str(tiny_dir), "--neurons", str(tmp_path / "ns"), "--out", str(tmp_path / "v")]
+    code, err = cli(*["discover", "--model", str(tiny_dir), "--data", str(data), "--method", "contrast",
+                     "--per-layer", "2", "--out", str(tmp_path / "ns")])
+    assert code == 0, err
+    _one_line_error(*cli(*base, "--data", str(data), "--context-field", "prompt"), "'prompt'")
+    _one_line_error(*cli(*base, "--context-field", "question"), "give --data")
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+    _one_line_error(*cli(*base, "--data", str(pairs), "--context-field", "question"), "parallel")
+    _one_line_error(*cli(*base, "--data", str(data), "--context-field", " "), "column name")
+    assert not (tmp_path / "v").exists()
