@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from kolang.analysis.config import EvalConfig
-from kolang.analysis.intervals import interval
+from kolang.analysis.intervals import interval, mean_known
 from kolang.analysis.language import language_path, language_ratio
 from kolang.batching import IGNORE, completion_batch, completion_nll
 from kolang.config import to_dict
@@ -127,15 +127,10 @@ def problem_records(problems: Sequence[Problem], lang: str) -> list[dict[str, An
 
 
 
-def _mean(xs: Sequence[Any]) -> float | None:
-    known = [float(x) for x in xs if x is not None]
-    return sum(known) / len(known) if known else None
-
-
 def _mode_summary(rows: list[list[dict[str, Any]]], cfg: EvalConfig, sampled: bool) -> dict[str, Any]:
     """Rates of one decoding mode; `rows[i]` holds problem i's completions. Each rate is the mean over problems
     of a per-problem value, so the bootstrap resamples problems, never completions of one problem."""
-    per = {key: [_mean([r[key] for r in rs]) for rs in rows]
+    per = {key: [mean_known([r[key] for r in rs]) for rs in rows]
            for key in ("correct", "share_thought", "share_answer", "tokens", "thought_tokens", "answer_tokens",
                        "truncated", "thought_closed")}
     out = {"accuracy": per["correct"], "target_share_thought": per["share_thought"],

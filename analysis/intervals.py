@@ -10,6 +10,12 @@ import numpy as np
 from scipy.stats import t as student_t
 
 
+def mean_known(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are known (not None); None when none is."""
+    known = [float(x) for x in values if x is not None]
+    return sum(known) / len(known) if known else None
+
+
 def interval(values: Sequence[float], resamples: int, seed: int) -> dict[str, float | None]:
     """The mean of per-problem `values` and its bootstrap 95% interval (percentiles of `resamples` means)."""
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kolang.analysis.config import COMPLETIONS_FILE, ValidateConfig
-from kolang.analysis.intervals import linear_trend, paired_difference
+from kolang.analysis.intervals import linear_trend, mean_known, paired_difference
 from kolang.analysis.logit_lens import korean_prompts, logit_lens
 from kolang.analysis.report import write_report
 from kolang.analysis.validate import verdict_line
@@ -117,13 +117,14 @@ def demo_checks(out: Path, verdict: dict[str, Any] | None, seed: int) -> dict[st
     if metrics.is_file():
         acc = [r.get("accuracy") for r in read_jsonl(metrics) if "step" in r]
         trend = linear_trend(acc)
+        tenth = max(len(acc) // 10, 1)
+        first, last = ("—" if m is None else f"{m:.3f}" for m in (mean_known(acc[:tenth]), mean_known(acc[-tenth:])))
         ok = trend["low"] is not None and trend["low"] > 0
         checks["rl_learns"] = {
             "check": "GRPO's sampled accuracy rises during the run", "passed": ok, "trend": trend,
             "measured": "too few steps" if trend["slope"] is None else
             f"slope {trend['slope'] * 100:+.3f} pp a step [{trend['low'] * 100:+.3f}, {trend['high'] * 100:+.3f}] over "
-            f"{trend['n']} steps (first tenth {_mean(acc[: max(len(acc) // 10, 1)]):.3f}, last tenth "
-            f"{_mean(acc[-max(len(acc) // 10, 1):]):.3f})"}
+            f"{trend['n']} steps (first tenth {first}, last tenth {last})"}
     evals = out / "eval"
     if (evals / "rl" / COMPLETIONS_FILE).is_file() and (evals / "tuned" / COMPLETIONS_FILE).is_file():
         diff = paired_difference(per_problem(evals / "tuned", "ko"), per_problem(evals / "rl", "ko"), 2000, seed)
@@ -135,7 +136,4 @@ def demo_checks(out: Path, verdict: dict[str, Any] | None, seed: int) -> dict[st
     return checks
 
 
-def _mean(xs: list[Any]) -> float:
-    known = [x for x in xs if x is not None]
-    return sum(known) / len(known) if known else float("nan")
 

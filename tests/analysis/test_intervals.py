@@ -33,3 +33,10 @@ def test_paired_difference_resamples_problems_together():
     d = paired_difference(a, b, 500, 0)
     assert d["value"] == pytest.approx(0.25) and d["low"] <= 0.25 <= d["high"]
     assert interval([1.0] * 10, 100, 0)["low"] == 1.0
+
+
+def test_mean_known_skips_unknown_values():
+    from kolang.analysis.intervals import mean_known
+
+    assert mean_known([1, None, 0.5]) == 0.75
+    assert mean_known([None, None]) is None and mean_known([]) is None
