@@ -23,6 +23,11 @@ from typing import Any
 
 from kolang.errors import DataError, OutputError
 
+try:
+    import fcntl
+except ImportError:  # no flock (Windows): nothing is locked, one process a folder
+    fcntl = None
+
 Owned = Callable[[Path], bool]  # does this existing folder hold only what kolang wrote there?
 
 
@@ -35,6 +40,28 @@ def _umask() -> int:
 def is_temp_name(name: str, target: str | None = None) -> bool:
     """True for the names of kolang's own temporary files and folders (`.<target>.<random>.tmp`)."""
     return name.startswith(f".{target}." if target else ".") and name.endswith(".tmp")
+
+
+@contextmanager
+def exclusive(path: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a folder, or a lock file created if missing) for the block, so that
+    processes sharing it take turns; `on_wait` is called once when another process holds it. The lock goes with
+    the process, so a killed holder never leaves it held."""
+    path = Path(path)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def remove_stale_temps(folder: Path, target: str | None = None) -> int:

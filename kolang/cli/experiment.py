@@ -22,7 +22,11 @@ def _experiment(
                                "language, no sweep: a look at every arm, not the result."),
     **kwargs,
 ) -> None:
-    """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO."""
+    """RL only vs Korean early-layer neurons / random / LoRA / full / late-layer neurons, each followed by GRPO.
+
+    Resumable run by run. Started again with the same options and --out while one runs (one a GPU, or one a
+    few cores), a second process shares the work: each takes the next run nobody has started.
+    """
     cfg = from_kwargs(ExperimentConfig, kwargs)
     cfg = cfg.quick() if quick else cfg
     layers_arg(cfg.early, "--early")

@@ -25,6 +25,8 @@ from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EX
                                     ExperimentConfig)
 from kolang.pipeline.organism import build
 from kolang.pipeline.stages import (
+    POLL_S,
+    Claimed,
     Say,
     Stages,
     budget_key,
@@ -107,51 +109,97 @@ def pooled(runs: list[dict[str, Any]], arm: str, out: Path, resamples: int = 200
     return result
 
 
-def run_arms(st: Stages, out: Path, prefix: str, cfg: ExperimentConfig, arms: tuple[str, ...], paths: dict[str, Any],
-             held_out, say: Say, ko_ko: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Build the organism (the recipe's variant with Korean->Korean share `ko_ko`, if given), find its Korean
-    neurons, evaluate it, and run `arms` x `cfg.seeds` on it under `out`, each stage named `prefix` + its name in the
-    ledger. Returns (the base model's evaluation row, one row a finished run)."""
-    organism = st.run(prefix + "organism", lambda: {"model": str(build(cfg.size, ko_ko=ko_ko))}, say)["model"]
-    neurons = st.run(prefix + "discover", lambda: discover_dir(organism, paths["discovery"], out / "neurons",
-                                                              cfg.method, cfg.per_layer, cfg.top_fraction),
-                     say)["neurons"]
-    base = st.run(prefix + "eval_base", lambda: evaluate_dir(organism, held_out, "base", out / "eval", 0), say)
-    runs = []
-    for seed in cfg.seeds:
-        for name in arms:
-            arm = ARMS[name]
-            layers = cfg.early if arm.where == "early" else cfg.late
-            tuned_key = f"{arm.adapter}_{arm.where}_{arm.sft}"
-            tune_root = out / "runs" / "tuned" / tuned_key / f"seed{seed}"
+class Variant:
+    """One organism (the recipe's, or its variant with Korean->Korean share `ko_ko`) and the arms run on it under
+    `where`, each stage named `prefix` + its name in the ledger. `rows` collects one row a finished (seed, arm)."""
 
-            def tuned(arm=arm, layers=layers, tune_root=tune_root, seed=seed) -> dict[str, Any]:
-                merged = tune_dir(organism, paths[f"sft_{arm.sft}"], neurons, tune_root / "tune", arm.adapter, layers,
-                                  cfg.tune_steps, cfg.tune_lr, seed)["merged"]
-                return {"merged": merged, **evaluate_dir(merged, held_out, "tuned", tune_root, seed)}
+    def __init__(self, st: Stages, where: Path, prefix: str, cfg: ExperimentConfig, arms: tuple[str, ...],
+                 paths: dict[str, Any], held_out, say: Say, ko_ko: float | None = None) -> None:
+        self.st, self.where, self.prefix, self.cfg, self.arms = st, where, prefix, cfg, arms
+        self.paths, self.held_out, self.say, self.ko_ko = paths, held_out, say, ko_ko
+        self.rows: dict[tuple[int, str], dict[str, Any]] = {}
+        self._ready: tuple[str, str, dict[str, Any]] | None = None
 
-            start, before = organism, base
-            if arm.adapter is not None:
-                before = st.run(f"{prefix}tune/{tuned_key}/seed{seed}", tuned, say)
-                start = before["merged"]
-            run_dir = out / "runs" / name / f"seed{seed}"
+    def units(self) -> list[tuple[int, str]]:
+        return [(seed, name) for seed in self.cfg.seeds for name in self.arms]
 
-            def one(arm=arm, start=start, before=before, run_dir=run_dir, seed=seed) -> dict[str, Any]:
-                t0 = time.perf_counter()
-                rl = rl_dir(start, paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed,
-                            arm.language_weight, arm.filter_groups)
-                row = evaluate_dir(rl["model"], held_out, "final", run_dir, seed)
-                metrics = read_jsonl(run_dir / "rl" / "metrics.jsonl")
-                kept = [m["kept_fraction"] for m in metrics if m.get("kept_fraction") is not None]
-                tokens = sum(m["completion_length"] * m["groups_seen"] * RL_GROUP_SIZE for m in metrics)
-                prior = {f"tuned_{k}": v for k, v in before.items() if k not in ("model", "seconds", "merged")}
-                return {**row, **prior, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1),
-                        "kept_fraction": round(sum(kept) / len(kept), 4) if kept else None,
-                        "rl_generated_tokens": int(tokens), "curve": curve(run_dir / "rl" / "metrics.jsonl")}
+    def prepared(self, wait: bool = True) -> tuple[str, str, dict[str, Any]]:
+        """(organism folder, Korean neuron set folder, the organism's evaluation row): built, found and measured
+        first when not yet in the ledger."""
+        if self._ready is None:
+            st, cfg, pre, say = self.st, self.cfg, self.prefix, self.say
+            organism = st.run(pre + "organism", lambda: {"model": str(build(cfg.size, ko_ko=self.ko_ko))}, say,
+                              wait)["model"]
+            neurons = st.run(pre + "discover", lambda: discover_dir(organism, self.paths["discovery"],
+                                                                    self.where / "neurons", cfg.method, cfg.per_layer,
+                                                                    cfg.top_fraction), say, wait)["neurons"]
+            base = st.run(pre + "eval_base", lambda: evaluate_dir(organism, self.held_out, "base",
+                                                                  self.where / "eval", 0), say, wait)
+            self._ready = (organism, neurons, base)
+        return self._ready
 
-            result = st.run(f"{prefix}{name}/seed{seed}", one, say)
-            runs.append({"arm": name, "seed": seed, **result})
-    return base, runs
+    def run(self, seed: int, name: str, wait: bool = True) -> dict[str, Any]:
+        """Arm `name` under `seed`: its tuning (shared by the arms that tune alike), its RL run, and the final
+        evaluation; the row the tables read."""
+        organism, neurons, base = self.prepared(wait)
+        cfg, st, out, prefix, held_out = self.cfg, self.st, self.where, self.prefix, self.held_out
+        arm = ARMS[name]
+        layers = cfg.early if arm.where == "early" else cfg.late
+        tuned_key = f"{arm.adapter}_{arm.where}_{arm.sft}"
+        tune_root = out / "runs" / "tuned" / tuned_key / f"seed{seed}"
+
+        def tuned() -> dict[str, Any]:
+            merged = tune_dir(organism, self.paths[f"sft_{arm.sft}"], neurons, tune_root / "tune", arm.adapter, layers,
+                              cfg.tune_steps, cfg.tune_lr, seed)["merged"]
+            return {"merged": merged, **evaluate_dir(merged, held_out, "tuned", tune_root, seed)}
+
+        start, before = organism, base
+        if arm.adapter is not None:
+            before = st.run(f"{prefix}tune/{tuned_key}/seed{seed}", tuned, self.say, wait)
+            start = before["merged"]
+        run_dir = out / "runs" / name / f"seed{seed}"
+
+        def one() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            rl = rl_dir(start, self.paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed,
+                        arm.language_weight, arm.filter_groups)
+            row = evaluate_dir(rl["model"], held_out, "final", run_dir, seed)
+            metrics = read_jsonl(run_dir / "rl" / "metrics.jsonl")
+            kept = [m["kept_fraction"] for m in metrics if m.get("kept_fraction") is not None]
+            tokens = sum(m["completion_length"] * m["groups_seen"] * RL_GROUP_SIZE for m in metrics)
+            prior = {f"tuned_{k}": v for k, v in before.items() if k not in ("model", "seconds", "merged")}
+            return {**row, **prior, "final_iou": rl["final_iou"], "wall_s": round(time.perf_counter() - t0, 1),
+                    "kept_fraction": round(sum(kept) / len(kept), 4) if kept else None,
+                    "rl_generated_tokens": int(tokens), "curve": curve(run_dir / "rl" / "metrics.jsonl")}
+
+        result = st.run(f"{prefix}{name}/seed{seed}", one, self.say, wait)
+        self.rows[(seed, name)] = {"arm": name, "seed": seed, **result}
+        return self.rows[(seed, name)]
+
+    def base_and_runs(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The organism's evaluation row and one row a finished run, seeds x arms in order."""
+        return self.prepared()[2], [self.rows[u] for u in self.units()]
+
+
+def run_all(variants: list[Variant], say: Say) -> None:
+    """Run every variant's (seed, arm) in order. A stage another process is running (a second `kolang
+    experiment` on the same folder) is passed over for the next free one and come back to, so processes
+    sharing a folder share its work; when only others' stages are left, wait for them."""
+    pending = [(v, seed, name) for v in variants for seed, name in v.units()]
+    told = False
+    while pending:
+        left = []
+        for v, seed, name in pending:
+            try:
+                v.run(seed, name, wait=False)
+            except Claimed:
+                left.append((v, seed, name))
+        if left and len(left) == len(pending):
+            if not told:
+                say(f"[dim]waiting for {len(left)} run(s) other processes are running in this folder[/dim]")
+                told = True
+            time.sleep(POLL_S)
+        pending = left
 
 
 def sweep_point(ko_ko: float, base: dict[str, Any], runs: list[dict[str, Any]], arms: tuple[str, ...],
@@ -174,7 +222,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     A tuned model is shared by the arms that tune the same way under the same seed (they differ only in RL). Then,
     for each Korean->Korean share of `cfg.sweep`, an organism variant with that share is trained and RL only and
     S1's method run on it (`cfg.sweep_arms`) under `out/sweep/koko<percent>`; the recipe's own share reuses the
-    main runs. Every stage is resumable: a rerun continues where a killed one stopped.
+    main runs. Every stage is resumable: a rerun continues where a killed one stopped, and processes running this
+    with the same `out` and settings share the work (`run_all`).
     """
     out = Path(out)
     st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
@@ -182,18 +231,27 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     recipe = get_config(cfg.size).mix.ko_ko
     # The data's problems and texts do not depend on the mix: every variant reads the same files.
     paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)
-    base, runs = run_arms(st, out, "", cfg, cfg.arms, paths, held_out, say)
-    sweep = []
+    main = Variant(st, out, "", cfg, cfg.arms, paths, held_out, say)
+    variants, points = [main], []
     for share in cfg.sweep:
         if share == recipe:  # the main organism: its runs, and the sweep's arms the main arms leave out
-            extra = tuple(a for a in cfg.sweep_arms if a not in cfg.arms)
-            more = run_arms(st, out, "", cfg, extra, paths, held_out, say)[1] if extra else []
-            sweep.append(sweep_point(share, base, runs + more, cfg.sweep_arms, out))
-            continue
-        where = out / "sweep" / f"koko{share * 100:g}"
-        v_base, v_runs = run_arms(st, where, f"sweep/koko{share * 100:g}/", cfg, cfg.sweep_arms, paths, held_out, say,
-                                  ko_ko=share)
-        sweep.append(sweep_point(share, v_base, v_runs, cfg.sweep_arms, where))
+            extra = Variant(st, out, "", cfg, tuple(a for a in cfg.sweep_arms if a not in cfg.arms), paths,
+                            held_out, say)
+            variants.append(extra)
+            points.append((share, [main, extra], out))
+        else:
+            label = f"koko{share * 100:g}"
+            variant = Variant(st, out / "sweep" / label, f"sweep/{label}/", cfg, cfg.sweep_arms, paths, held_out,
+                              say, ko_ko=share)
+            variants.append(variant)
+            points.append((share, [variant], variant.where))
+    run_all(variants, say)
+    st.refresh()
+    base, runs = main.base_and_runs()
+    sweep = []
+    for share, parts, where in points:
+        rows = [r for v in parts for r in v.base_and_runs()[1]]
+        sweep.append(sweep_point(share, parts[0].base_and_runs()[0], rows, cfg.sweep_arms, where))
     comparisons = {f"{name}_vs_{BASELINE_ARM}": paired(runs, name, BASELINE_ARM, out)
                    for name in cfg.arms if name != BASELINE_ARM and BASELINE_ARM in cfg.arms}
     comparisons.update({key: paired(runs, a, b, out) for key, (a, b) in COMPARISONS.items()

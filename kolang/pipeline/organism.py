@@ -9,6 +9,7 @@ discovery, interventions and evaluation, so it lives here, above the stages.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from kolang.analysis.config import EvalConfig
 from kolang.analysis.evaluate import evaluate_model, problem_records, reasoning_nll
 from kolang.analysis.interventions import measure_interventions, moved_language
 from kolang.data.tasks import discovery_records
-from kolang.errors import ConfigError
-from kolang.io import atomic_dir, atomic_write_json, holds_only
+from kolang.errors import ConfigError, KolangNote
+from kolang.io import atomic_dir, atomic_write_json, exclusive, holds_only
 from kolang.models import MODEL_FILES, load_model, set_threads
 from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
@@ -54,13 +55,20 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
         force = True
     if not force and is_valid(path, size, ko_ko):
         return path
-    before = torch.get_num_threads()
-    set_threads(threads)
-    try:
-        with atomic_dir(path, holds_only((*MODEL_FILES, "card.json")), what="organism cache folder") as tmp:
-            _train_and_measure(cfg, tmp, seed, progress)
-    finally:
-        torch.set_num_threads(before)  # leave the caller's thread setting as it was
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One trainer a cache folder: a second process (another demo or experiment worker) waits, then reuses it.
+    with exclusive(path.with_name(f".{path.name}.lock"),
+                   lambda: warnings.warn(f"another process is training the organism into {path}; waiting for it",
+                                         KolangNote, stacklevel=2)):
+        if not force and is_valid(path, size, ko_ko):
+            return path
+        before = torch.get_num_threads()
+        set_threads(threads)
+        try:
+            with atomic_dir(path, holds_only((*MODEL_FILES, "card.json")), what="organism cache folder") as tmp:
+                _train_and_measure(cfg, tmp, seed, progress)
+        finally:
+            torch.set_num_threads(before)  # leave the caller's thread setting as it was
     return path
 
 

@@ -8,10 +8,13 @@ small JSON summary the ledger records.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from kolang.io import (
     atomic_write_json,
     atomic_write_text,
     check_writable,
+    exclusive,
     holds_only,
     json_text,
     read_jsonl,
@@ -64,6 +68,32 @@ Say = Callable[[str], None]
 STAGES_VERSION = 5
 
 
+class Claimed(Exception):
+    """The stage is being run by another live process working in the same folder."""
+
+
+# How often a process waiting for a stage another process runs looks at the ledger again.
+POLL_S = 5.0
+
+
+def _me() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    """Whether the process that claimed a stage still runs: a dead one's claim is stale. A claim made on another
+    host (a folder shared over a network file system) cannot be checked, so it is honoured."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, ValueError, KeyError):
+        return True
+    return True
+
+
 class Stages:
     """The demo folder's ledger of finished stages (`stages.json`), so a rerun resumes where it stopped.
 
@@ -71,42 +101,121 @@ class Stages:
     refused rather than silently reusing stages that no longer match them. `writes` names the
     entries the run puts in its folder: `fresh` deletes those only, and a folder holding anything
     else (not a kolang run folder) is refused before anything is written or deleted.
+
+    Several processes may work in one folder (a second `kolang experiment` with the same options, one a GPU):
+    each stage is claimed in the ledger, under a lock on the folder, before it runs, so no stage runs twice;
+    a process that finds a stage claimed by another live process waits for it, or with `wait=False` is told
+    so (`Claimed`) and can take other work. The claim of a process that died is taken over.
     """
 
     def __init__(self, out: Path, fresh: bool, key: dict[str, Any], writes: Collection[str] = ()) -> None:
         self.out, self.file = out, out / "stages.json"
         check_writable(out)
         names = {"stages.json", *writes}
+        self.key = {"version": STAGES_VERSION, **key}
         if out.exists():
             require_replaceable(out, holds_only(names), "--out")
             if fresh:
-                for entry in out.iterdir():  # only what a run of this kind writes (just checked)
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        self.key = {"version": STAGES_VERSION, **key}
+                with self._locked():
+                    if busy := self._running(self._read(check=False)):
+                        raise RunDirError(f"another kolang process (pid {busy[0]['pid']}) is running stages in "
+                                          f"{out}; stop it before --fresh")
+                    for entry in out.iterdir():  # only what a run of this kind writes (just checked)
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            self.done: dict[str, Any] = self._read()["done"]
+        self._told: set[str] = set()  # stages already said to be reused
+
+    def _read(self, check: bool = True) -> dict[str, Any]:
+        """The ledger on disk ({key, done, running}); refused when it was run with other settings."""
         try:
             stored = json.loads(self.file.read_text(encoding="utf-8")) if self.file.exists() else None
         except (OSError, ValueError) as e:
             raise RunDirError(f"{self.file} cannot be read ({e}); pass --fresh to start over there") from None
-        if stored is not None and (not isinstance(stored, dict) or "key" not in stored):
-            raise ConfigError(f"{out} holds stages from an earlier kolang version; pass --fresh to start over there, "
-                              "or choose another --out")
-        if stored is not None and stored["key"] != self.key:
+        if stored is None:
+            return {"key": self.key, "done": {}, "running": {}}
+        if not check:
+            return stored if isinstance(stored, dict) else {}
+        if not isinstance(stored, dict) or "key" not in stored:
+            raise ConfigError(f"{self.out} holds stages from an earlier kolang version; pass --fresh to start over "
+                              "there, or choose another --out")
+        if stored["key"] != self.key:
             old = stored["key"]
             changed = sorted(k for k in set(old) | set(self.key) if old.get(k) != self.key.get(k))
-            raise ConfigError(f"{out} holds stages run with other settings ({', '.join(changed)}); "
+            raise ConfigError(f"{self.out} holds stages run with other settings ({', '.join(changed)}); "
                               "pass --fresh to start over there, or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        self.done: dict[str, Any] = stored["done"] if stored is not None else {}
+        return {"key": stored["key"], "done": stored.get("done", {}), "running": stored.get("running", {})}
 
-    def run(self, name: str, fn: Callable[[], dict[str, Any]], say: Say) -> dict[str, Any]:
-        if name in self.done:
-            say(f"[dim]{name}: reused from {self.file}[/dim]")
-            return self.done[name]
+    @staticmethod
+    def _running(stored: dict[str, Any]) -> list[dict[str, Any]]:
+        running = stored.get("running") if isinstance(stored, dict) else None
+        return [o for o in (running or {}).values() if isinstance(o, dict) and _alive(o) and o != _me()]
+
+    def _locked(self):
+        """An exclusive lock on the run folder (the ledger itself is replaced on every write)."""
+        return exclusive(self.out) if self.out.is_dir() else nullcontext()
+
+    def _write(self, stored: dict[str, Any]) -> None:
+        self.done = stored["done"]
+        atomic_write_json(self.file, stored)
+
+    def _claim(self, name: str) -> dict[str, Any] | None:
+        """Under the lock: the finished stage's result; or None after claiming it; or `Claimed`."""
+        with self._locked():
+            stored = self._read()
+            self.done = stored["done"]
+            if name in stored["done"]:
+                return stored["done"][name]
+            owner = stored["running"].get(name)
+            if owner is not None and owner != _me() and _alive(owner):
+                raise Claimed(f"{name} is being run by process {owner['pid']} on {owner['host']}")
+            stored["running"][name] = _me()
+            self._write(stored)
+            return None
+
+    def _release(self, name: str, result: dict[str, Any] | None) -> None:
+        with self._locked():
+            stored = self._read()
+            if result is not None:
+                stored["done"][name] = result
+            if stored["running"].get(name) == _me():
+                del stored["running"][name]
+            self._write(stored)
+
+    def refresh(self) -> dict[str, Any]:
+        """The finished stages as the ledger on disk has them now (other processes may have added some)."""
+        with self._locked():
+            self.done = self._read()["done"]
+        return self.done
+
+    def run(self, name: str, fn: Callable[[], dict[str, Any]], say: Say, wait: bool = True) -> dict[str, Any]:
+        """`fn()`'s result for stage `name`: from the ledger when finished, else run now and recorded. A stage
+        another live process runs is waited for, or with `wait=False` raises `Claimed`."""
+        waited = False
+        while True:
+            try:
+                found = self._claim(name)
+                break
+            except Claimed as e:
+                if not wait:
+                    raise
+                if not waited:
+                    say(f"[dim]{e}; waiting for it[/dim]")
+                    waited = True
+                time.sleep(POLL_S)
+        if found is not None:
+            if name not in self._told:
+                say(f"[dim]{name}: reused from {self.file}[/dim]")
+                self._told.add(name)
+            return found
         t0 = time.perf_counter()
-        result = fn()
-        result["seconds"] = round(time.perf_counter() - t0, 1)
-        self.done[name] = result
-        atomic_write_json(self.file, {"key": self.key, "done": self.done})
+        result = None
+        try:
+            result = fn()
+            result["seconds"] = round(time.perf_counter() - t0, 1)
+        finally:
+            self._release(name, result)
         say(f"{name}: done in {result['seconds']:.0f}s")
         return result
 

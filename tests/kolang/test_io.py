@@ -86,3 +86,26 @@ def test_json_written_is_strict(tmp_path):
     strict = lambda s: json.loads(s, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # noqa: E731
     assert strict((tmp_path / "m.jsonl").read_text()) == {"loss": None, "x": [None, 1.0]}
     assert strict((tmp_path / "c.json").read_text()) == {"v": None}
+
+
+def test_exclusive_makes_a_second_holder_wait_and_says_so(tmp_path):
+    import threading
+    import time
+
+    from kolang.io import exclusive
+
+    order, waited = [], []
+
+    def second():
+        with exclusive(tmp_path / "x.lock", lambda: waited.append(1)):
+            order.append("second")
+
+    with exclusive(tmp_path / "x.lock"):
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.3)
+        order.append("first")
+    t.join(10)
+    assert order == ["first", "second"] and waited == [1]
+    with exclusive(tmp_path):  # a folder can be the lock too
+        pass

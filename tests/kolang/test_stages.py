@@ -1,0 +1,144 @@
+"""The stage ledger shared by processes working in one folder: each stage claimed before it runs, so none runs
+twice; a live claim is waited for or passed over, a dead process's claim is taken over."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from kolang.errors import RunDirError
+from kolang.pipeline import stages as stages_mod
+from kolang.pipeline.stages import Claimed, Stages
+
+KEY = {"rl_steps": 1}
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture
+def other():
+    """A live process of this host that is not us: the owner of a claim."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def claim_as(folder, name, pid, host=None):
+    ledger = json.loads((folder / "stages.json").read_text())
+    ledger["running"][name] = {"pid": pid, "host": host or socket.gethostname()}
+    (folder / "stages.json").write_text(json.dumps(ledger))
+
+
+def finish_as(folder, name, result):
+    ledger = json.loads((folder / "stages.json").read_text())
+    ledger["done"][name] = result
+    del ledger["running"][name]
+    (folder / "stages.json").write_text(json.dumps(ledger))
+
+
+def test_a_stage_another_live_process_runs_is_passed_over_or_waited_for(tmp_path, other, monkeypatch):
+    monkeypatch.setattr(stages_mod, "POLL_S", 0.05)
+    st = Stages(tmp_path, False, KEY)
+    st.run("first", lambda: {"x": 1}, quiet)
+    claim_as(tmp_path, "second", other)
+    ran = []
+    with pytest.raises(Claimed, match=str(other)):
+        st.run("second", lambda: ran.append(1) or {"x": 2}, quiet, wait=False)
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(st.run("second", lambda: ran.append(1) or {"x": 3}, quiet)))
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive()  # still waiting on the other process
+    finish_as(tmp_path, "second", {"x": 2, "seconds": 0.1})
+    waiter.join(10)
+    assert got == {"x": 2, "seconds": 0.1} and ran == []  # the other's result, and nothing ran here
+    assert json.loads((tmp_path / "stages.json").read_text())["running"] == {}
+
+
+def test_the_claim_of_a_dead_process_is_taken_over(tmp_path):
+    Stages(tmp_path, False, KEY).run("first", lambda: {"x": 1}, quiet)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    claim_as(tmp_path, "second", gone.pid)
+    assert Stages(tmp_path, False, KEY).run("second", lambda: {"x": 2}, quiet, wait=False)["x"] == 2
+
+
+def test_a_claim_from_another_host_is_honoured(tmp_path):
+    Stages(tmp_path, False, KEY).run("first", lambda: {"x": 1}, quiet)
+    claim_as(tmp_path, "second", 1, host="elsewhere")
+    with pytest.raises(Claimed, match="elsewhere"):
+        Stages(tmp_path, False, KEY).run("second", lambda: {"x": 2}, quiet, wait=False)
+
+
+def test_a_failed_stage_releases_its_claim_and_runs_again(tmp_path):
+    st = Stages(tmp_path, False, KEY)
+
+    def boom() -> dict:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        st.run("first", boom, quiet)
+    ledger = json.loads((tmp_path / "stages.json").read_text())
+    assert ledger["running"] == {} and ledger["done"] == {}
+    assert st.run("first", lambda: {"x": 1}, quiet)["x"] == 1
+
+
+def test_fresh_is_refused_while_another_process_works_there(tmp_path, other):
+    Stages(tmp_path, False, KEY).run("first", lambda: {"x": 1}, quiet)
+    claim_as(tmp_path, "second", other)
+    with pytest.raises(RunDirError, match=f"pid {other}"):
+        Stages(tmp_path, True, KEY)
+    assert json.loads((tmp_path / "stages.json").read_text())["done"]["first"]["x"] == 1  # nothing deleted
+
+
+@pytest.mark.slow
+def test_two_experiment_processes_share_one_folder_and_run_each_stage_once(micro_organism, tmp_path):
+    import os
+
+    env = {**os.environ, "KOLANG_CACHE": str(micro_organism.parent), "KOLANG_THREADS": "1"}
+    out = tmp_path / "exp"
+    argv = [sys.executable, "-m", "kolang", "experiment", "--size", "micro", "--out", str(out), "--tune-steps", "2",
+            "--rl-steps", "1", "--eval-problems", "3", "--early", "0:1", "--late", "1:2", "--seeds", "0",
+            "--seeds", "1", "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--sweep", "0.12",
+            "--sweep-arms", "rl_only"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)]
+    time.sleep(1.0)  # the second joins once the first has begun
+    procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [p.communicate(timeout=900) for p in procs]
+    for p, (so, se) in zip(procs, outputs):
+        assert p.returncode == 0, se
+    ledger = json.loads((out / "stages.json").read_text())
+    assert ledger["running"] == {}
+    ran = [line.split(":")[0] for so, se in outputs for line in (so + se).splitlines() if ": done in " in line]
+    assert sorted(ran) == sorted(ledger["done"])  # every stage ran, in one process only
+    assert json.loads((out / "experiment.json").read_text())["rows"]
+
+
+def test_a_process_finding_the_organism_in_training_waits_and_reuses_it(micro_organism, tmp_path):
+    import os
+    import shutil
+
+    from kolang.io import exclusive
+    from kolang.organism.cache import organism_dir
+
+    path = organism_dir("micro", tmp_path)
+    code = "import sys; from kolang.pipeline.organism import build; print(build('micro', sys.argv[1]))"
+    with exclusive(path.with_name(f".{path.name}.lock")):  # as a process training it holds it
+        proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "KOLANG_THREADS": "1"})
+        line = proc.stderr.readline()
+        assert "another process is training the organism" in line, line
+        shutil.copytree(micro_organism, path)  # what that training leaves
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip() == str(path)
+    assert (path / "card.json").read_bytes() == (micro_organism / "card.json").read_bytes()  # reused, not retrained
