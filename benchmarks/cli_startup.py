@@ -11,6 +11,7 @@ answer used to wait for. `--importtime` adds the ten slowest imports of `kolang 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
@@ -41,14 +42,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--importtime", action="store_true", help="also list the slowest imports of `kolang --help`")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = p.parse_args()
     torch_t = wall([sys.executable, "-c", "import torch"], args.repeats)
     peer = statistics.median(torch_t)
     print(f"{'case':<26} {'median s':>9} {'min s':>7} {'vs import torch':>16}")
     print(f"{'import torch (peer)':<26} {peer:>9.3f} {min(torch_t):>7.3f} {1.0:>15.2f}x")
+    cases = {}
     for name, argv in CASES.items():
         t = wall([sys.executable, "-m", "kolang", *argv], args.repeats)
+        cases[name] = {"median_s": statistics.median(t), "min_s": min(t)}
         print(f"{name:<26} {statistics.median(t):>9.3f} {min(t):>7.3f} {statistics.median(t) / peer:>15.2f}x")
+    if args.json:
+        print(json.dumps({"repeats": args.repeats, "import_torch": {"median_s": peer, "min_s": min(torch_t)},
+                          "cases": cases}))
     if args.importtime:
         proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kolang", "--help"], capture_output=True,
                               text=True)

@@ -20,6 +20,7 @@ repeat's on/off ratio) bounds the cost only loosely. The goal is at most 5%.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -61,6 +62,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--every", type=int, default=DEFAULT_EVERY, help="drift interval (default: kolang's default)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     a = p.parse_args()
     need = [a.demo / "tune" / "merged" / "config.json", a.demo / "neurons", a.demo / "data" / "rl.jsonl"]
     if missing := [str(x) for x in need if not x.exists()]:
@@ -81,6 +83,10 @@ def main() -> None:
     print(f"{a.steps} GRPO steps on the organism, drift every {a.every} steps, {a.repeats} repeats, {a.threads} threads")
     print(f"median wall: off {off:.2f} s, on {on:.2f} s; median of the repeats' on/off ratios {paired:.3f}")
     print(f"tracker's own time: {100 * own:.1f}% of the tracked run (goal: at most 5%)")
+    if a.json:
+        print(json.dumps({"config": {"steps": a.steps, "repeats": a.repeats, "every": a.every, "threads": a.threads},
+                          "off_s": off, "on_s": on, "paired_on_over_off": paired, "tracker_share": own,
+                          "runs": {"off": runs[False], "on": runs[True]}}))
 
 
 if __name__ == "__main__":

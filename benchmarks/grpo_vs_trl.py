@@ -190,6 +190,7 @@ def main() -> None:
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=False,
                    help="gradient checkpointing on both sides (kolang's default is off, TRL's on)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     p.add_argument("--one", choices=("kolang", "trl"), help=argparse.SUPPRESS)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -199,7 +200,7 @@ def main() -> None:
         return
     results = {}
     for side in ("kolang", "trl"):
-        cmd = [sys.executable, __file__, *sys.argv[1:], "--one", side]
+        cmd = [sys.executable, __file__, *[x for x in sys.argv[1:] if x != "--json"], "--one", side]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             sys.exit(f"{side} failed:\n{res.stderr[-3000:]}")
@@ -218,6 +219,9 @@ def main() -> None:
     print(f"{'trl/kolang':10s}{t['step_s'] / k['step_s']:9.2f}{t['cpu_s'] / k['cpu_s']:9.2f}"
           f"{t['tokens_per_s'] / k['tokens_per_s']:11.2f}{t['tokens'] / k['tokens']:10.2f}"
           f"{t['peak_mib'] / max(k['peak_mib'], 1e-9):10.2f}")
+    if a.json:
+        config = {key: v for key, v in vars(a).items() if key not in ("one", "json")}
+        print(json.dumps({"config": config, **results}))
 
 
 if __name__ == "__main__":

@@ -114,12 +114,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     p.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
         print(json.dumps(run_one(a.one, a)))
         return
-    args = [x for x in sys.argv[1:]]
+    args = [x for x in sys.argv[1:] if x != "--json"]
     rows = []
     for m in METHODS:
         out = subprocess.run([sys.executable, __file__, *args, "--one", m], capture_output=True, text=True, check=True)
@@ -137,6 +138,9 @@ def main() -> None:
               f"{r['peak_bytes'] / 2**20:>10.1f}MB{r['step_s']:>9.3f}"
               f"{r['optimizer_bytes'] / ref['optimizer_bytes']:>17.4f}{r['peak_bytes'] / max(ref['peak_bytes'], 1):>15.3f}"
               f"{r['step_s'] / ref['step_s']:>15.3f}")
+    if a.json:
+        config = {k: v for k, v in vars(a).items() if k not in ("one", "json")}
+        print(json.dumps({"config": {**config, "tuned_layers": max(1, math.ceil(a.layers / 4))}, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -195,19 +195,93 @@ def real_smoke() -> str:
     return table(["step", *[f"{d} {unit}" for d in dtypes for unit in ("s", "GiB")]], rows)
 
 
+def _stats_table(data: dict) -> str:
+    """One run of benchmarks/stats_overhead.py --json: CPU time, wall time and peak memory of each variant against
+    the bare forward."""
+    bare = data["cpu_s"]["bare"]
+    rows = [[v, fmt(data["cpu_s"][v], 1), fmt(data["cpu_s"][v] / bare, 2), fmt(data["median_s"][v], 1),
+             fmt(data["paired_over_bare"][v], 2), fmt(data["peak_mib"][v], 0),
+             fmt(data["peak_mib"][v] / data["peak_mib"]["bare"], 2)] for v in data["cpu_s"]]
+    return table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows)
+
+
 @renderer("stats-real")
 def stats_real() -> str:
     """benchmarks/stats_overhead.py --json at Qwen2.5-0.5B's (and 1.5B's) dimensions: CPU time, wall time and peak memory."""
+    return "\n".join(f"{path.stem.removeprefix('stats_')}, {read(path)['tokens']:,} tokens:\n\n" + _stats_table(read(path))
+                     for path in sorted(BENCH.glob("stats_qwen2.5-*.json")))  # one table a model size
+
+
+@renderer("stats-tiny")
+def stats_tiny() -> str:
+    """benchmarks/stats_overhead.py --threads 1 --json on its tiny default model, TransformerLens and nnsight included."""
+    data = read(BENCH / "stats_tiny.json")
+    return f"{data['tokens']:,} tokens:\n\n" + _stats_table(data)
+
+
+@renderer("tuning-memory")
+def tuning_memory() -> str:
+    """benchmarks/tuning_memory.py --json: what each way of tuning the same neurons' layers trains, keeps and costs."""
+    data = read(BENCH / "tuning_memory.json")
+    c, rows = data["config"], data["rows"]
+    ref = next(r for r in rows if r["method"] == "gradmask")
+    body = [[r["method"], f"{r['trainable_params']:,}", fmt(r["optimizer_bytes"] / 2**20, 2),
+             fmt(r["optimizer_bytes"] / ref["optimizer_bytes"], 4), fmt(r["peak_bytes"] / 2**20, 0),
+             fmt(r["peak_bytes"] / ref["peak_bytes"], 2), fmt(r["step_s"], 3), fmt(r["step_s"] / ref["step_s"], 2)]
+            for r in rows]
+    return (f"Qwen2 random init, {c['layers']} layers, hidden {c['hidden']:,}, MLP width {c['width']:,}; "
+            f"{rows[0]['neurons']:,} neurons ({c['fraction']:.0%}) in layers 0–{c['tuned_layers'] - 1}; batch "
+            f"{c['batch']} × {c['seq']} tokens, AdamW, {c['device']}, {c['threads']} thread(s):\n\n"
+            + table(["method", "trainable", "optimizer MiB", "/ gradmask", "peak MiB", "/ gradmask", "step s",
+                     "/ gradmask"], body))
+
+
+@renderer("grpo-vs-trl")
+def grpo_vs_trl() -> str:
+    """benchmarks/grpo_vs_trl.py --json, without and with gradient checkpointing: kolang's GRPO step against TRL's."""
     out = []
-    for path in sorted(BENCH.glob("stats_qwen2.5-*.json")):  # one table a model size
-        data = read(path)
-        bare = data["cpu_s"]["bare"]
-        rows = [[v, fmt(data["cpu_s"][v], 1), fmt(data["cpu_s"][v] / bare, 2), fmt(data["median_s"][v], 1),
-                 fmt(data["paired_over_bare"][v], 2), fmt(data["peak_mib"][v], 0),
-                 fmt(data["peak_mib"][v] / data["peak_mib"]["bare"], 2)] for v in data["cpu_s"]]
-        out.append(f"{path.stem.removeprefix('stats_')}, {data['tokens']:,} tokens:\n\n"
-                   + table(["variant", "CPU s", "CPU / bare", "wall s", "wall / bare", "peak MiB", "peak / bare"], rows))
+    for name, label in (("grpo_vs_trl", "checkpointing off (kolang's default)"),
+                        ("grpo_vs_trl_checkpointing", "checkpointing on both sides")):
+        data = read(BENCH / f"{name}.json")
+        c = data["config"]
+        rows = []
+        for side in ("kolang", "trl"):
+            r = data[side]
+            rows.append([side, fmt(r["step_s"], 2), fmt(r["cpu_s"], 2), fmt(r["tokens_per_s"], 1),
+                         fmt(r["peak_mib"], 0)])
+        k, t = data["kolang"], data["trl"]
+        rows.append(["TRL / kolang", fmt(t["step_s"] / k["step_s"], 2), fmt(t["cpu_s"] / k["cpu_s"], 2),
+                     fmt(t["tokens_per_s"] / k["tokens_per_s"], 2), fmt(t["peak_mib"] / k["peak_mib"], 2)])
+        out.append(f"{label}: Qwen2 {c['layers']} layers, hidden {c['hidden']}; {c['prompts']} prompts × "
+                   f"{c['group']} completions × {c['length']} tokens, {c['steps']} steps, {c['threads']} thread(s):"
+                   "\n\n" + table(["", "step s", "CPU s", "generated tok/s", "peak MiB"], rows))
     return "\n".join(out)
+
+
+@renderer("drift-overhead")
+def drift_overhead() -> str:
+    """benchmarks/drift_overhead.py --json: the tracker's own time as a share of a tracked GRPO run."""
+    data = read(BENCH / "drift_overhead.json")
+    c, runs = data["config"], data["runs"]
+    own = [r["drift_s"] for r in runs["on"]]
+    span = {k: f"{min(r['wall_s'] for r in v):.1f}–{max(r['wall_s'] for r in v):.1f} s" for k, v in runs.items()}
+    return (f"{c['steps']} GRPO steps, drift every {c['every']} steps, {c['repeats']} repeats, {c['threads']} "
+            f"thread(s): the tracker's own time is {100 * data['tracker_share']:.1f}% of the tracked run "
+            f"({fmt(min(own), 2)}–{fmt(max(own), 2)} s for the start and {runs['on'][0]['measurements'] - 1} "
+            f"measurements); the runs took {span['off']} without tracking and {span['on']} with it (median of "
+            f"the repeats' on/off ratios {fmt(data['paired_on_over_off'], 2)}).\n")
+
+
+@renderer("cli-startup")
+def cli_startup() -> str:
+    """benchmarks/cli_startup.py --json: how soon each command-line answer comes, beside a bare `import torch`."""
+    data = read(BENCH / "cli_startup.json")
+    peer = data["import_torch"]["median_s"]
+    rows = [["`import torch` (the peer)", fmt(peer, 2), fmt(data["import_torch"]["min_s"], 2), "1.00"]]
+    rows += [[name, fmt(c["median_s"], 2), fmt(c["min_s"], 2), fmt(c["median_s"] / peer, 2)]
+             for name, c in data["cases"].items()]
+    return (f"Each a fresh interpreter, {data['repeats']} runs:\n\n"
+            + table(["case", "median s", "min s", "/ import torch"], rows))
 
 
 EXPERIMENT = RESULTS / "experiment" / "experiment.json"
