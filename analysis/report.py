@@ -268,8 +268,10 @@ def _summary(page: _Page, path: Path) -> None:
     records = read_jsonl(metrics) if metrics.is_file() else []
     if records:
         window = max(5, len(records) // 20)
+        # KL is 0 throughout without a KL penalty (--beta 0, the default): show the completions' length instead
+        last = "kl" if any(r.get("kl") for r in records) else "completion_length"
         page.fig(metrics_figure(records, title=f"GRPO: raw points and their moving average over {window} steps",
-                                keys=("reward", "accuracy", "target_share_thought", "kl"), cols=4, window=window))
+                                keys=("reward", "accuracy", "target_share_thought", last), cols=4, window=window))
 
 
 # In the report's order: a run's result first (a demo's summary, an experiment's tables and sweep).

@@ -33,6 +33,8 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     assert (out / "eval" / "rl" / "eval.json").is_file() and (out / "eval" / "rl" / "completions.jsonl").is_file()
     assert html.index("id='summary'") < html.index("id='neurons'")  # the report opens with the result
     assert all(("PASSED" if c["passed"] else "FAILED") in html for c in summary["checks"].values())
+    result = html[html.index("id='summary'"):html.index("id='neurons'")]
+    assert "completion_length" in result and '"kl"' not in result  # no KL penalty: its panel would be flat 0
     main(argv)  # everything reused
     assert capsys.readouterr().err.count("reused") == len(stages)
     with pytest.raises(SystemExit) as e:  # other settings: refused, nothing reused or overwritten
