@@ -89,22 +89,20 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
         f"{card['threads']} threads, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
     meas = card.get("measurements", {})
     levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
-    table = Table(title="held-out word problems" + (" (this build / shipped)" if shipped else ""))
-    for col in ["prompts", "acc", *[f"L{lv}" for lv in levels], "ko share"]:
-        table.add_column(col, justify="right", no_wrap=True)
     other = (shipped or {}).get("measurements", {})
+    table = Table(title="held-out word problems" + (": this build, and the shipped one under it" if other else ""))
+    for col in ["prompts", *(["model"] if other else []), "acc", *[f"L{lv}" for lv in levels], "ko share"]:
+        table.add_column(col, justify="right", no_wrap=True)
 
-    def cell(key: str, value: float, pick) -> str:
-        mine = f"{value:.2f}"
-        if key not in other:
-            return mine
-        return f"{mine} / {pick(other[key]):.2f}"
+    def figures(m: dict) -> list[str]:
+        return [f"{m['accuracy']:.2f}", *[f"{m['accuracy_by_level'].get(lv, float('nan')):.2f}" for lv in levels],
+                f"{m['korean_share']:.2f}"]
 
-    for key, m in meas.items():
-        table.add_row(key.replace("_prompts_", "/"), cell(key, m["accuracy"], lambda o: o["accuracy"]),
-                      *[cell(key, m["accuracy_by_level"].get(lv, float("nan")),
-                             lambda o, lv=lv: o["accuracy_by_level"].get(lv, float("nan"))) for lv in levels],
-                      cell(key, m["korean_share"], lambda o: o["korean_share"]))
+    for key, m in meas.items():  # one row each (a row the shipped card's beneath it): fits 80 columns
+        name = key.replace("_prompts_", "/")
+        table.add_row(name, *(["this"] if other else []), *figures(m))
+        if key in other:
+            table.add_row("", "shipped", *figures(other[key]), style="dim")
     console.print(table)
     kn = card.get("korean_neurons")
     if kn:

@@ -137,3 +137,23 @@ def test_ko_ko_variant_moves_only_korean_questions_to_korean_reasoning():
     assert changed and set(changed) == {("ko->en", "ko->ko")}
     assert 0.05 < len(changed) / len(problems) < 0.2
     assert all(x.prompt == y.prompt for x, y in zip(a, b))  # same questions, same order
+
+
+def test_card_beside_the_shipped_one_fits_80_columns(capsys):
+    import json
+
+    from kolang.cli._common import console
+    from kolang.cli.organism import print_card
+    from kolang.organism.cache import shipped_dir
+
+    shipped = json.loads((shipped_dir() / "card.json").read_text())
+    width = console.width
+    console.width = 80
+    try:
+        print_card(shipped, shipped)
+    finally:
+        console.width = width
+    lines = capsys.readouterr().err.splitlines()
+    table = [ln for ln in lines if ln.startswith(("┏", "┃", "│", "└"))]
+    assert any("shipped" in ln for ln in table) and all(len(ln) <= 80 for ln in table)
+    assert not any("…" in ln for ln in table)  # nothing cut short
