@@ -117,7 +117,11 @@ class Stages:
             require_replaceable(out, holds_only(names), "--out")
             if fresh:
                 with self._locked():
-                    if busy := self._running(self._read(check=False)):
+                    try:
+                        stored = self._read(check=False)
+                    except RunDirError:  # a garbled ledger: what --fresh is for
+                        stored = {}
+                    if busy := self._running(stored):
                         raise RunDirError(f"another kolang process (pid {busy[0]['pid']}) is running stages in "
                                           f"{out}; stop it before --fresh")
                     for entry in out.iterdir():  # only what a run of this kind writes (just checked)

@@ -142,3 +142,10 @@ def test_a_process_finding_the_organism_in_training_waits_and_reuses_it(micro_or
     assert proc.returncode == 0, err
     assert out.strip() == str(path)
     assert (path / "card.json").read_bytes() == (micro_organism / "card.json").read_bytes()  # reused, not retrained
+
+
+def test_fresh_starts_over_from_a_garbled_ledger(tmp_path):
+    (tmp_path / "stages.json").write_text("{not json")
+    with pytest.raises(RunDirError, match="cannot be read"):
+        Stages(tmp_path, False, KEY)
+    assert Stages(tmp_path, True, KEY).done == {}
