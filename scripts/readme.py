@@ -134,6 +134,28 @@ def demo_summary() -> str:
     return out + table(["model", "prompts", "greedy accuracy", "avg@4", "Korean share (sampled)"], rows)
 
 
+RERUNS = RESULTS / "demo" / "reruns"
+
+
+@renderer("demo-reruns")
+def demo_reruns() -> str:
+    """The same demo run elsewhere (results/demo/reruns/NAME.json, another machine or thread count): each row's
+    figures beside the committed run's, and whether they fall inside its intervals."""
+    main = {r["model"]: r for r in read(DEMO)["evaluations"]}
+    rows = []
+    for path in sorted(RERUNS.glob("*.json")):
+        data = read(path)
+        for r in data["evaluations"]:
+            ref = main.get(r["model"])
+            for key, label in (("ko_accuracy", "greedy"), ("ko_sampled_accuracy", "avg@4"),
+                               ("ko_sampled_korean_share", "Korean share")):
+                low, high = ref.get(f"{key}_ci") or (None, None)
+                where = ("equal" if r[key] == ref[key] else "inside" if low is not None and low <= r[key] <= high
+                         else "**outside**")
+                rows.append([path.stem, r["model"], label, fmt(r[key]), ci(ref[key], [low, high]), where])
+    return table(["rerun", "model", "Korean prompts", "rerun", "committed run [interval]", ""], rows)
+
+
 SEED_CARDS = RESULTS / "organism"
 
 
@@ -359,6 +381,8 @@ def main() -> None:
                    "results/demo/")
     p.add_argument("--collect-bench", nargs=2, action="append", default=[], metavar=("NAME", "LOG"), help="first store the last JSON line of a "
                    "benchmark's output LOG as results/benchmarks/NAME.json")
+    p.add_argument("--collect-rerun", nargs=2, action="append", default=[], metavar=("NAME", "DIR"),
+                   help="first copy DIR/summary.json (the same demo run elsewhere) to results/demo/reruns/NAME.json")
     p.add_argument("--collect-experiment", metavar="DIR", help="first copy DIR/experiment.json (a kolang experiment "
                    "folder) to results/experiment/")
     p.add_argument("--collect-seeds", metavar="CACHE", help="first copy the card of every full organism trained "
@@ -367,6 +391,10 @@ def main() -> None:
     if args.collect_demo:
         (RESULTS / "demo").mkdir(parents=True, exist_ok=True)
         DEMO.write_text((Path(args.collect_demo) / "summary.json").read_text(encoding="utf-8"), encoding="utf-8")
+    for name, folder in args.collect_rerun:
+        RERUNS.mkdir(parents=True, exist_ok=True)
+        (RERUNS / f"{name}.json").write_text((Path(folder) / "summary.json").read_text(encoding="utf-8"),
+                                             encoding="utf-8")
     if args.collect_experiment:
         EXPERIMENT.parent.mkdir(parents=True, exist_ok=True)
         EXPERIMENT.write_text((Path(args.collect_experiment) / "experiment.json").read_text(encoding="utf-8"),
