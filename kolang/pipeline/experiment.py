@@ -227,6 +227,9 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     """
     out = Path(out)
     st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
+    if others := st.others():
+        say(f"joining {len(others)} other process(es) working in {out} (pid {', '.join(str(o['pid']) for o in others)}): "
+            "each run goes to whichever process is free")
     held_out, train, unseen = task_splits(cfg)
     recipe = get_config(cfg.size).mix.ko_ko
     # The data's problems and texts do not depend on the mix: every variant reads the same files.

@@ -187,6 +187,12 @@ class Stages:
                 del stored["running"][name]
             self._write(stored)
 
+    def others(self) -> list[dict[str, Any]]:
+        """The other live processes running stages in this folder now ({pid, host} each, once)."""
+        with self._locked():
+            owners = self._running(self._read())
+        return [dict(t) for t in dict.fromkeys(tuple(sorted(o.items())) for o in owners)]
+
     def refresh(self) -> dict[str, Any]:
         """The finished stages as the ledger on disk has them now (other processes may have added some)."""
         with self._locked():

@@ -64,6 +64,15 @@ def test_a_stage_another_live_process_runs_is_passed_over_or_waited_for(tmp_path
     assert json.loads((tmp_path / "stages.json").read_text())["running"] == {}
 
 
+def test_others_lists_each_live_process_once(tmp_path, other):
+    st = Stages(tmp_path, False, KEY)
+    st.run("first", lambda: {"x": 1}, quiet)
+    assert st.others() == []
+    claim_as(tmp_path, "second", other)
+    claim_as(tmp_path, "third", other)
+    assert st.others() == [{"host": socket.gethostname(), "pid": other}]
+
+
 def test_the_claim_of_a_dead_process_is_taken_over(tmp_path):
     Stages(tmp_path, False, KEY).run("first", lambda: {"x": 1}, quiet)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -111,7 +120,11 @@ def test_two_experiment_processes_share_one_folder_and_run_each_stage_once(micro
             "--seeds", "1", "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--sweep", "0.12",
             "--sweep-arms", "rl_only"]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)]
-    time.sleep(1.0)  # the second joins once the first has begun
+    deadline = time.time() + 120  # the second joins once the first has claimed a stage
+    while time.time() < deadline and procs[0].poll() is None:
+        if (out / "stages.json").is_file() and json.loads((out / "stages.json").read_text()).get("running"):
+            break
+        time.sleep(0.05)
     procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=900) for p in procs]
     for p, (so, se) in zip(procs, outputs):
