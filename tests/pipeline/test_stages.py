@@ -148,8 +148,11 @@ def test_a_process_finding_the_organism_in_training_waits_and_reuses_it(micro_or
     with exclusive(path.with_name(f".{path.name}.lock")):  # as a process training it holds it
         proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "KOLANG_THREADS": "1"})
-        line = proc.stderr.readline()
-        assert "another process is training the organism" in line, line
+        seen = []
+        while not any("another process is training the organism" in x for x in seen):
+            line = proc.stderr.readline()  # blocks until the waiting process says it waits
+            assert line, "".join(seen)  # it ended without waiting
+            seen.append(line)
         shutil.copytree(micro_organism, path)  # what that training leaves
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
