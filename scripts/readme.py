@@ -354,7 +354,15 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
                            + _change("Korean share", c["ko_sampled_korean_share"]) + "\n")
     parts = data.get("stages_seconds") or {}
     if parts:
-        out.append("\nTime on 2 CPU cores: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items()) + ".\n")
+        out.append("\nTime on 2 CPU cores, each stage's seconds summed from the ledger: "
+                   + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items()) + ".")
+        built = [f"ko->ko {fmt(pt['ko_ko'], 2)} {pt['organism_build_seconds'] / 60:.1f} min at "
+                 f"{pt.get('organism_threads')} thread(s)" for pt in data.get("sweep", [])
+                 if pt.get("organism_build_seconds")]
+        if built:
+            out.append(" The sweep's organisms took, by their cards (a variant trained before the experiment reached "
+                       "it shows only the wait in the ledger): " + ", ".join(built) + ".")
+        out.append("\n")
     return "".join(out)
 
 

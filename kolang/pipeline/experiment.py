@@ -20,6 +20,7 @@ from typing import Any
 
 from kolang.io import atomic_write_json, read_jsonl
 from kolang.analysis.intervals import interval, paired_difference
+from kolang.organism.cache import read_card
 from kolang.organism.config import get_config
 from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, SWEEP_METHOD,
                                     ExperimentConfig)
@@ -203,10 +204,14 @@ def run_all(variants: list[Variant], say: Say) -> None:
 
 
 def sweep_point(ko_ko: float, base: dict[str, Any], runs: list[dict[str, Any]], arms: tuple[str, ...],
-                out: Path) -> dict[str, Any]:
+                out: Path, organism: str | Path) -> dict[str, Any]:
     """One point of the Korean->Korean sweep: the organism's inherent Korean share (sampled, on held-out Korean
-    prompts), and each arm's final Korean accuracy and share with intervals, and S1's method minus RL only."""
+    prompts), and each arm's final Korean accuracy and share with intervals, and S1's method minus RL only; and
+    how long the organism took to build, from its card (it may have been trained before the experiment reached it)."""
+    training = read_card(organism).get("training", {})
     point: dict[str, Any] = {"ko_ko": ko_ko, "inherent_korean_share": base.get("ko_sampled_korean_share"),
+                             "organism_build_seconds": training.get("build_seconds"),
+                             "organism_threads": read_card(organism).get("threads"),
                              "inherent_korean_share_ci": base.get("ko_sampled_korean_share_ci"),
                              "base_ko_sampled_accuracy": base.get("ko_sampled_accuracy"),
                              "arms": {arm: pooled(runs, arm, out) for arm in arms}}
@@ -254,7 +259,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     sweep = []
     for share, parts, where in points:
         rows = [r for v in parts for r in v.base_and_runs()[1]]
-        sweep.append(sweep_point(share, parts[0].base_and_runs()[0], rows, cfg.sweep_arms, where))
+        sweep.append(sweep_point(share, parts[0].base_and_runs()[0], rows, cfg.sweep_arms, where,
+                                 parts[0].prepared()[0]))
     comparisons = {f"{name}_vs_{BASELINE_ARM}": paired(runs, name, BASELINE_ARM, out)
                    for name in cfg.arms if name != BASELINE_ARM and BASELINE_ARM in cfg.arms}
     comparisons.update({key: paired(runs, a, b, out) for key, (a, b) in COMPARISONS.items()

@@ -155,6 +155,7 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert points[0]["inherent_korean_share"] == data["base"]["ko_sampled_korean_share"]  # the main organism
     assert (out / "sweep" / "koko0" / "runs" / "rl_only" / "seed1" / "final").is_dir()
     assert set(data["stages_seconds"]) == {"main organism", "main", "koko0 organism", "koko0"}
+    assert all(p["organism_build_seconds"] > 0 and p["organism_threads"] >= 1 for p in points)  # from the cards
     comp = data["comparisons"]
     assert set(comp) == {"ko_neurons_early+rl_vs_rl_only", "ko_neurons_early+rl_accuracy_reward_vs_rl_only",
                          "s4_cost_of_the_consistency_reward"}
@@ -166,3 +167,4 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     block = readme_script.experiment_block(out / "experiment.json")
     assert all(f"`{arm}`" in block for arm in ("rl_only", "ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"))
     assert block.count(" vs `") == len(comp) and "Korean->Korean sweep" in block and "koko0 organism" in block
+    assert "by their cards" in block
