@@ -334,6 +334,17 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
     for key, c in data["comparisons"].items():
         out.append(f"- `{c['arm']}` vs `{c['versus']}`: " + _change("accuracy", c["ko_sampled_accuracy"]) + "; "
                    + _change("Korean share of the reasoning", c["ko_sampled_korean_share"]) + "\n")
+    pairs = [name for key, c in data["comparisons"].items() if key.startswith("s5_") for name in (c["arm"], c["versus"])]
+    s5 = [r for r in data["rows"] if r["arm"] in pairs]
+    if s5 and all("ko_sampled_gain_per_mtok_mean" in r for r in s5):
+        out.append("\nS5's efficiency, filtering on and off (mean ± sd over seeds): the share of sampled groups "
+                   "balanced filtering kept, the tokens RL generated, and the held-out Korean avg@4 gained over the "
+                   "run's starting model per million generated tokens:\n\n")
+        out.append(table(["arm", "kept fraction", "generated tokens (M)", "avg@4 gain per M tokens"], [
+            [f"`{r['arm']}`", fmt(r.get("kept_fraction")),
+             "—" if r.get("rl_generated_tokens_mean") is None else
+             f"{r['rl_generated_tokens_mean'] / 1e6:.2f} ± {r['rl_generated_tokens_sd'] / 1e6:.2f}",
+             fmt(r.get("ko_sampled_gain_per_mtok"))] for r in s5]))
     if data.get("sweep"):
         out.append("\nThe Korean->Korean sweep: organisms that differ only in the share of Korean->Korean reasoning "
                    "in training, each with the sweep's arms (avg@4 on Korean prompts, pooled over seeds and "

@@ -146,6 +146,9 @@ class ExperimentConfig(Budget):
 # The experiment table's columns (kolang.pipeline.experiment.summarise).
 COLUMNS = ("tuned_ko_accuracy", "tuned_ko_korean_share", "tuned_en_accuracy", "ko_accuracy", "ko_korean_share",
            "en_accuracy", "final_iou", "wall_s")  # tuned_*: after tuning, before RL (the base model for rl_only)
+# S5's efficiency columns: the share of sampled groups filtering kept, the tokens RL generated (kept or not), and
+# the held-out Korean avg@4 gained over the run's starting model per million generated tokens.
+S5_COLUMNS = ("kept_fraction", "rl_generated_tokens", "ko_sampled_gain_per_mtok")
 
 
 # What a demo folder holds (and all `--fresh` may delete).

@@ -22,8 +22,8 @@ from kolang.io import atomic_write_json, read_jsonl
 from kolang.analysis.intervals import interval, paired_difference
 from kolang.organism.cache import read_card
 from kolang.organism.config import get_config
-from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, SWEEP_METHOD,
-                                    ExperimentConfig)
+from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, S5_COLUMNS,
+                                    SWEEP_METHOD, ExperimentConfig)
 from kolang.pipeline.organism import build
 from kolang.pipeline.stages import (
     POLL_S,
@@ -53,13 +53,21 @@ def _mean_sd(values: list[float]) -> dict[str, float | None]:
     return {"mean": round(statistics.fmean(vals), 4), "sd": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0}
 
 
+def gain_per_mtok(run: dict[str, Any]) -> float | None:
+    """Held-out Korean avg@4 gained over the run's starting model per million tokens RL generated (S5's efficiency)."""
+    end, start, tokens = run.get("ko_sampled_accuracy"), run.get("tuned_ko_sampled_accuracy"), run.get("rl_generated_tokens")
+    if end is None or start is None or not tokens:
+        return None
+    return (end - start) / (tokens / 1e6)
+
+
 def summarise(runs: list[dict[str, Any]], arms: tuple[str, ...]) -> list[dict[str, Any]]:
     """One row per arm: mean and spread of every column over seeds, formatted `mean ± sd`."""
     rows = []
     for arm in arms:
-        mine = [r for r in runs if r["arm"] == arm]
+        mine = [{**r, "ko_sampled_gain_per_mtok": gain_per_mtok(r)} for r in runs if r["arm"] == arm]
         row: dict[str, Any] = {"arm": arm, "seeds": len(mine)}
-        for col in COLUMNS:
+        for col in (*COLUMNS, *S5_COLUMNS):
             ms = _mean_sd([r.get(col) for r in mine])
             row[col] = None if ms["mean"] is None else f"{ms['mean']:.3f} ± {ms['sd']:.3f}"
             row[f"{col}_mean"], row[f"{col}_sd"] = ms["mean"], ms["sd"]

@@ -68,6 +68,15 @@ def test_experiment_summary_is_mean_and_sd_over_seeds():
     assert row["ko_accuracy_mean"] == pytest.approx(0.3) and row["ko_accuracy_sd"] == pytest.approx(0.1414, abs=1e-4)
     assert row["final_iou_mean"] == 1.0 and row["final_iou_sd"] == 0.0  # a missing value is left out
     assert row["ko_accuracy"] == "0.300 ± 0.141"
+    assert row["ko_sampled_gain_per_mtok_mean"] is None  # no tokens recorded: no efficiency
+
+
+def test_s5_efficiency_is_the_gain_per_million_generated_tokens():
+    from kolang.pipeline.experiment import gain_per_mtok
+
+    run = {"ko_sampled_accuracy": 0.6, "tuned_ko_sampled_accuracy": 0.2, "rl_generated_tokens": 2_000_000}
+    assert gain_per_mtok(run) == pytest.approx(0.2)
+    assert gain_per_mtok({**run, "rl_generated_tokens": 0}) is None
 
 
 def test_experiment_curves_are_step_means_over_seeds(tmp_path):
@@ -168,3 +177,4 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert all(f"`{arm}`" in block for arm in ("rl_only", "ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"))
     assert block.count(" vs `") == len(comp) and "Korean->Korean sweep" in block and "koko0 organism" in block
     assert "by their cards" in block
+    assert "S5's efficiency" not in block  # no arm here filters against a no-filter twin
