@@ -334,6 +334,11 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
     for key, c in data["comparisons"].items():
         out.append(f"- `{c['arm']}` vs `{c['versus']}`: " + _change("accuracy", c["ko_sampled_accuracy"]) + "; "
                    + _change("Korean share of the reasoning", c["ko_sampled_korean_share"]) + "\n")
+    s4 = (data["comparisons"].get("s4_cost_of_the_consistency_reward") or {}).get("ko_sampled_accuracy") or {}
+    if s4.get("value") is not None:  # S4 reports the consistency reward costing 5-10 points of accuracy
+        out.append(f"\nS4 reports that its language-consistency reward costs 5–10 points of accuracy; here the cost "
+                   f"(Korean avg@4 with the accuracy reward alone minus with both, from the same Korean-neuron-tuned "
+                   f"models) is {-100 * s4['value']:+.1f} points [{-100 * s4['high']:+.1f}, {-100 * s4['low']:+.1f}].\n")
     pairs = [name for key, c in data["comparisons"].items() if key.startswith("s5_") for name in (c["arm"], c["versus"])]
     s5 = [r for r in data["rows"] if r["arm"] in pairs]
     if s5 and all("ko_sampled_gain_per_mtok_mean" in r for r in s5):

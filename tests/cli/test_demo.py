@@ -177,4 +177,7 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert all(f"`{arm}`" in block for arm in ("rl_only", "ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"))
     assert block.count(" vs `") == len(comp) and "Korean->Korean sweep" in block and "koko0 organism" in block
     assert "by their cards" in block
+    s4 = comp["s4_cost_of_the_consistency_reward"]["ko_sampled_accuracy"]
+    assert "the cost (Korean avg@4 with the accuracy reward alone minus with both" in block
+    assert f"is {-100 * s4['value']:+.1f} points [{-100 * s4['high']:+.1f}, {-100 * s4['low']:+.1f}]" in block
     assert "S5's efficiency" not in block  # no arm here filters against a no-filter twin
