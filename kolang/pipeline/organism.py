@@ -55,9 +55,11 @@ def build(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0
         force = True
     if not force and is_valid(path, size, ko_ko):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One trainer a cache folder: a second process (another demo or experiment worker) waits, then reuses it.
-    with exclusive(path.with_name(f".{path.name}.lock"),
+    # One trainer a cache folder: a second process (another demo or experiment worker) waits, then reuses it. The
+    # empty lock files stay in `.locks/`, as Hugging Face's cache keeps its own (removing one would race a waiter).
+    locks = path.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with exclusive(locks / f"{path.name}.lock",
                    lambda: warnings.warn(f"another process is training the organism into {path}; waiting for it",
                                          KolangNote, stacklevel=2)):
         if not force and is_valid(path, size, ko_ko):

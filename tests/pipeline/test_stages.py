@@ -145,7 +145,8 @@ def test_a_process_finding_the_organism_in_training_waits_and_reuses_it(micro_or
 
     path = organism_dir("micro", tmp_path)
     code = "import sys; from kolang.pipeline.organism import build; print(build('micro', sys.argv[1]))"
-    with exclusive(path.with_name(f".{path.name}.lock")):  # as a process training it holds it
+    (tmp_path / ".locks").mkdir()
+    with exclusive(tmp_path / ".locks" / f"{path.name}.lock"):  # as a process training it holds it
         proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "KOLANG_THREADS": "1"})
         seen = []
