@@ -195,11 +195,11 @@ def _experiment(page: _Page, path: Path) -> None:
         page.fig(sweep_figure(data["sweep"]))
 
 
-def interval_text(r: Any) -> str:
+def interval_text(r: Any, digits: int = 3) -> str:
     """An interval `{value, low, high}` (a rate of eval.json, a paired difference) as "value [low, high]"."""
     if not isinstance(r, dict) or r.get("value") is None:
         return "—"
-    return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+    return f"{r['value']:.{digits}f} [{r['low']:.{digits}f}, {r['high']:.{digits}f}]"
 
 
 def eval_rows(sets: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:

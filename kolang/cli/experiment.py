@@ -10,7 +10,7 @@ import typer
 from kolang.cli._common import console, layers_arg, pipeline_out, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
-from kolang.pipeline.config import COLUMNS, EXPERIMENT_WRITES, ExperimentConfig
+from kolang.pipeline.config import EXPERIMENT_WRITES, ExperimentConfig
 
 
 @command("experiment", ExperimentConfig)
@@ -35,8 +35,6 @@ def _experiment(
     sweep = f"; Korean->Korean sweep over {', '.join(f'{x:g}' for x in cfg.sweep)}" if cfg.sweep else ""
     say(f"experiment: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds on the {cfg.size} organism{sweep} → {out}")
     quiet_libraries()
-    from rich.table import Table
-
     from kolang.analysis.report import write_report
     from kolang.models import set_threads
     from kolang.pipeline.experiment import run_experiment
@@ -44,29 +42,56 @@ def _experiment(
     set_threads()
     path = run_experiment(out, cfg, fresh=fresh, say=say)
     data = json.loads(path.read_text(encoding="utf-8"))
-    table = Table(title=data["title"])
-    table.add_column("arm")
-    for col in COLUMNS:
-        table.add_column(col, justify="right")
-    for row in data["rows"]:
-        table.add_row(row["arm"], *[str(row[c]) for c in COLUMNS])
-    console.print(table)
+    console.print(arms_table(data))
     if data.get("sweep"):
         console.print(sweep_table(data["sweep"]))
     say(f"table: {path}\nreport: {write_report(out, title='kolang experiment').resolve()}")
 
 
-def sweep_table(points: list[dict]):
-    """The sweep as a rich table: one row per organism variant and arm, final Korean accuracy and share with intervals."""
+# (row key, header) of the terminal table: means over seeds, short enough for 80 columns (± sd is in the file)
+TERMINAL_COLUMNS = (("tuned_ko_accuracy", "ko\nacc\ntuned"), ("ko_accuracy", "ko\nacc"),
+                    ("ko_korean_share", "ko\nshare"), ("en_accuracy", "en\nacc"), ("final_iou", "set\nIoU"))
+
+
+def arms_table(data: dict):
+    """The arms as a rich table that fits 80 columns: each column's mean over seeds (greedy, held-out problems;
+    after tuning, and after RL)."""
     from rich.table import Table
 
-    from kolang.analysis.report import interval_text, row_interval
-
-    t = Table(title="Korean->Korean share in training vs what RL reaches (avg@4 on Korean prompts, 95% intervals)")
-    for col in ("ko->ko in training", "inherent Korean share", "arm", "Korean accuracy", "Korean share"):
-        t.add_column(col, justify="right")
-    for p in points:
-        for arm, r in p["arms"].items():
-            t.add_row(f"{p['ko_ko']:g}", row_interval(p, "inherent_korean_share"), arm,
-                      interval_text(r["ko_sampled_accuracy"]), interval_text(r["ko_sampled_korean_share"]))
+    seeds = max((r["seeds"] for r in data["rows"]), default=0)
+    t = Table(title=data["title"], caption=f"means over {seeds} seed(s); mean ± sd of every column, and the paired "
+                                           "comparisons, are in experiment.json and the report")
+    t.add_column("arm", overflow="fold")
+    for _, header in TERMINAL_COLUMNS:
+        t.add_column(header, justify="right", no_wrap=True)
+    for row in data["rows"]:
+        cells = [row.get(f"{key}_mean") for key, _ in TERMINAL_COLUMNS]
+        t.add_row(row["arm"], *["—" if v is None else f"{v:.2f}" for v in cells])
     return t
+
+
+def sweep_table(points: list[dict]):
+    """The sweep as two rich tables that fit 80 columns: each organism variant's inherent Korean share, then one row
+    per variant and arm, final Korean accuracy and share (avg@4 on Korean prompts) with 95% intervals."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from kolang.analysis.report import interval_text
+
+    organisms = Table(title="Korean->Korean sweep: the organisms (sampled, held-out Korean prompts, 95% intervals)")
+    for col in ("ko->ko in training", "inherent Korean share", "base Korean avg@4"):
+        organisms.add_column(col, justify="right", no_wrap=True)
+    runs = Table(title="what RL reaches on each (avg@4 on Korean prompts, pooled over seeds, 95% intervals)")
+    runs.add_column("ko->ko", justify="right", no_wrap=True)
+    runs.add_column("arm", overflow="fold")  # a long arm name folds onto a second line; the figures never do
+    for col in ("Korean accuracy", "Korean share"):
+        runs.add_column(col, justify="right", no_wrap=True)
+    for p in points:
+        inherent = {"value": p.get("inherent_korean_share"), "low": (p.get("inherent_korean_share_ci") or [None])[0],
+                    "high": (p.get("inherent_korean_share_ci") or [None, None])[1]}
+        base = p.get("base_ko_sampled_accuracy")
+        organisms.add_row(f"{p['ko_ko']:g}", interval_text(inherent, 2), "—" if base is None else f"{base:.2f}")
+        for arm, r in p["arms"].items():
+            runs.add_row(f"{p['ko_ko']:g}", arm, interval_text(r["ko_sampled_accuracy"], 2),
+                         interval_text(r["ko_sampled_korean_share"], 2))
+    return Group(organisms, runs)

@@ -181,3 +181,28 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert "the cost (Korean avg@4 with the accuracy reward alone minus with both" in block
     assert f"is {-100 * s4['value']:+.1f} points [{-100 * s4['high']:+.1f}, {-100 * s4['low']:+.1f}]" in block
     assert "S5's efficiency" not in block  # no arm here filters against a no-filter twin
+
+
+def test_experiment_tables_fit_80_columns(capsys):
+    from kolang.cli._common import console
+    from kolang.cli.experiment import arms_table, sweep_table
+    from kolang.pipeline.config import ARMS
+
+    rows = [{"arm": arm, "seeds": 3, **{f"{k}_mean": 0.123 for k in ("tuned_ko_accuracy", "ko_accuracy",
+                                                                       "ko_korean_share", "en_accuracy", "final_iou")}}
+            for arm in ARMS]
+    iv = {"value": 0.5, "low": 0.25, "high": 0.75}
+    points = [{"ko_ko": k, "inherent_korean_share": 0.01, "inherent_korean_share_ci": [0.0, 0.02],
+               "base_ko_sampled_accuracy": 0.87, "arms": {arm: {"ko_sampled_accuracy": iv, "ko_sampled_korean_share": iv}
+                                                          for arm in ARMS}} for k in (0.0, 0.12)]
+    width = console.width
+    console.width = 80
+    try:
+        console.print(arms_table({"title": "t", "rows": rows}))
+        console.print(sweep_table(points))
+    finally:
+        console.width = width
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith(("┏", "┃", "│", "└"))]
+    assert lines and all(len(ln) <= 80 for ln in lines)
+    assert not any("…" in ln for ln in lines)  # every figure whole; a long arm name folds instead
+    assert sum(ln.count("0.50 [0.25, 0.75]") == 2 for ln in lines) == len(points) * len(ARMS)  # a row each
