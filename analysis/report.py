@@ -74,7 +74,8 @@ def table_html(rows: list[dict[str, Any]], columns: list[str] | None = None) -> 
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a wide table scrolls in its own box rather than widening the page
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 class _Page:
@@ -282,7 +283,8 @@ STYLE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{margin-bottom:.2rem} h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.5rem}
 h3{color:#444;font-family:ui-monospace,monospace;font-size:1rem;margin-top:1.5rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+div.wide{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 .note{color:#555} .checks{list-style:none;padding-left:0} .checks li{padding:.3rem .6rem;margin:.2rem 0;border-radius:4px}
 .pass{background:#eaf7ea} .fail{background:#fde8e8;color:#900} .warn{color:#a40;background:#fff4e5;padding:.4rem .6rem;border-radius:4px}
