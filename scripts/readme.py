@@ -230,8 +230,9 @@ def _stats_table(data: dict) -> str:
 @renderer("stats-real")
 def stats_real() -> str:
     """benchmarks/stats_overhead.py --json at Qwen2.5-0.5B's (and 1.5B's) dimensions: CPU time, wall time and peak memory."""
-    return "\n".join(f"{path.stem.removeprefix('stats_')}, {read(path)['tokens']:,} tokens:\n\n" + _stats_table(read(path))
-                     for path in sorted(BENCH.glob("stats_qwen2.5-*.json")))  # one table a model size
+    runs = {path.stem.removeprefix("stats_"): read(path) for path in sorted(BENCH.glob("stats_qwen2.5-*.json"))}
+    return "\n".join(f"{name}, {data['tokens']:,} tokens:\n\n" + _stats_table(data)
+                     for name, data in runs.items())  # one table a model size
 
 
 @renderer("stats-tiny")

@@ -216,10 +216,10 @@ def sweep_point(ko_ko: float, base: dict[str, Any], runs: list[dict[str, Any]], 
     """One point of the Korean->Korean sweep: the organism's inherent Korean share (sampled, on held-out Korean
     prompts), and each arm's final Korean accuracy and share with intervals, and S1's method minus RL only; and
     how long the organism took to build, from its card (it may have been trained before the experiment reached it)."""
-    training = read_card(organism).get("training", {})
+    card = read_card(organism)
     point: dict[str, Any] = {"ko_ko": ko_ko, "inherent_korean_share": base.get("ko_sampled_korean_share"),
-                             "organism_build_seconds": training.get("build_seconds"),
-                             "organism_threads": read_card(organism).get("threads"),
+                             "organism_build_seconds": card.get("training", {}).get("build_seconds"),
+                             "organism_threads": card.get("threads"),
                              "inherent_korean_share_ci": base.get("ko_sampled_korean_share_ci"),
                              "base_ko_sampled_accuracy": base.get("ko_sampled_accuracy"),
                              "arms": {arm: pooled(runs, arm, out) for arm in arms}}

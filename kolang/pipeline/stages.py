@@ -80,6 +80,11 @@ def _me() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
+def _held_by_another(owner: Any) -> bool:
+    """Whether a ledger claim belongs to another process that still runs."""
+    return isinstance(owner, dict) and owner != _me() and _alive(owner)
+
+
 def _alive(owner: dict[str, Any]) -> bool:
     """Whether the process that claimed a stage still runs: a dead one's claim is stale. A claim made on another
     host (a folder shared over a network file system) cannot be checked, so it is honoured."""
@@ -154,7 +159,7 @@ class Stages:
     @staticmethod
     def _running(stored: dict[str, Any]) -> list[dict[str, Any]]:
         running = stored.get("running") if isinstance(stored, dict) else None
-        return [o for o in (running or {}).values() if isinstance(o, dict) and _alive(o) and o != _me()]
+        return [o for o in (running or {}).values() if _held_by_another(o)]
 
     def _locked(self):
         """An exclusive lock on the run folder (the ledger itself is replaced on every write)."""
@@ -172,7 +177,7 @@ class Stages:
             if name in stored["done"]:
                 return stored["done"][name]
             owner = stored["running"].get(name)
-            if owner is not None and owner != _me() and _alive(owner):
+            if _held_by_another(owner):
                 raise Claimed(f"{name} is being run by process {owner['pid']} on {owner['host']}")
             stored["running"][name] = _me()
             self._write(stored)
