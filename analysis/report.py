@@ -233,12 +233,12 @@ SUMMARY_COLUMNS = (("greedy", "accuracy"), ("avg@4", "sampled_accuracy"), ("pass
                    ("Korean share (greedy)", "korean_share"), ("Korean share (sampled)", "sampled_korean_share"))
 
 
-def row_interval(row: dict[str, Any], key: str, bound_digits: int = 3) -> str:
+def row_interval(row: dict[str, Any], key: str, bound_digits: int = 3, digits: int = 3) -> str:
     """`row[key]` of an evaluation row with its `<key>_ci` bounds, as "0.512 [0.470, 0.550]" ("—" when unknown)."""
     v, ci = row.get(key), row.get(f"{key}_ci") or [None, None]
     if v is None:
         return "—"
-    return f"{v:.3f}" + (f" [{ci[0]:.{bound_digits}f}, {ci[1]:.{bound_digits}f}]" if None not in ci else "")
+    return f"{v:.{digits}f}" + (f" [{ci[0]:.{bound_digits}f}, {ci[1]:.{bound_digits}f}]" if None not in ci else "")
 
 
 def _summary(page: _Page, path: Path) -> None:

@@ -76,7 +76,7 @@ def sweep_table(points: list[dict]):
     from rich.console import Group
     from rich.table import Table
 
-    from kolang.analysis.report import interval_text
+    from kolang.analysis.report import interval_text, row_interval
 
     organisms = Table(title="Korean->Korean sweep: the organisms (sampled, held-out Korean prompts, 95% intervals)")
     for col in ("ko->ko in training", "inherent Korean share", "base Korean avg@4"):
@@ -87,10 +87,8 @@ def sweep_table(points: list[dict]):
     for col in ("Korean accuracy", "Korean share"):
         runs.add_column(col, justify="right", no_wrap=True)
     for p in points:
-        inherent = {"value": p.get("inherent_korean_share"), "low": (p.get("inherent_korean_share_ci") or [None])[0],
-                    "high": (p.get("inherent_korean_share_ci") or [None, None])[1]}
         base = p.get("base_ko_sampled_accuracy")
-        organisms.add_row(f"{p['ko_ko']:g}", interval_text(inherent, 2), "—" if base is None else f"{base:.2f}")
+        organisms.add_row(f"{p['ko_ko']:g}", row_interval(p, "inherent_korean_share", bound_digits=2, digits=2), "—" if base is None else f"{base:.2f}")
         for arm, r in p["arms"].items():
             runs.add_row(f"{p['ko_ko']:g}", arm, interval_text(r["ko_sampled_accuracy"], 2),
                          interval_text(r["ko_sampled_korean_share"], 2))

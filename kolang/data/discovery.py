@@ -84,10 +84,15 @@ def records_to_texts(records: Sequence[dict], source: str = "data", corpus: Corp
     return texts, langs
 
 
+def _parallel(rec: dict, corpus: CorpusConfig, lang: str | None) -> bool:
+    """Whether a record holds one text a language under language-code keys ({"ko": …, "en": …}) rather than one
+    {text, lang} text: no columns are named, the source has no language of its own, and it has neither key."""
+    return corpus.columns(lang) is None and "text" not in rec and "lang" not in rec
+
+
 def _texts_of(records: Sequence[dict], source: str, corpus: CorpusConfig,
               lang: str | None) -> Iterator[tuple[int, str, str]]:
     """(record number from 1, language, text) of every non-blank text of `records` (see `records_to_texts`)."""
-    mapped = corpus.columns(lang) is not None
     text_col, lang_col = corpus.text_field or "text", corpus.lang_field or "lang"
 
     def text_of(rec: dict, column: str, n: int) -> str:
@@ -101,7 +106,7 @@ def _texts_of(records: Sequence[dict], source: str, corpus: CorpusConfig,
             pairs = [(lang, text_of(rec, text_col, n))]
         elif corpus.pair_fields:
             pairs = [(code, text_of(rec, column, n)) for code, column in corpus.pairs().items()]
-        elif mapped or "text" in rec or "lang" in rec:
+        elif not _parallel(rec, corpus, lang):
             if not isinstance(rec.get(lang_col), str):
                 raise DataError(f"{source}: record {n} needs a string '{lang_col}' field (its language code)")
             pairs = [(rec[lang_col], text_of(rec, text_col, n))]
@@ -154,7 +159,7 @@ def load_with_contexts(data: str | Path | Sequence[str | Path], context_field: s
         found = 0
         for n, code, text in _texts_of(records, str(path), corpus, lang):
             rec = records[n - 1]
-            if corpus.columns(lang) is None and "text" not in rec and "lang" not in rec:
+            if _parallel(rec, corpus, lang):
                 raise DataError(f"{path}: record {n} is parallel (one text a language); --context-field needs "
                                 "{text, lang} records or a LANG=PATH source")
             context = rec.get(context_field)

@@ -206,3 +206,4 @@ def test_experiment_tables_fit_80_columns(capsys):
     assert lines and all(len(ln) <= 80 for ln in lines)
     assert not any("…" in ln for ln in lines)  # every figure whole; a long arm name folds instead
     assert sum(ln.count("0.50 [0.25, 0.75]") == 2 for ln in lines) == len(points) * len(ARMS)  # a row each
+    assert sum("0.01 [0.00, 0.02]" in ln for ln in lines) == len(points)  # each organism's inherent share
