@@ -369,10 +369,13 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
                 out.append(f"- ko->ko {fmt(pt['ko_ko'], 2)}: S1's method vs RL only: "
                            + _change("accuracy", c["ko_sampled_accuracy"]) + "; "
                            + _change("Korean share", c["ko_sampled_korean_share"]) + "\n")
-    parts = data.get("stages_seconds") or {}
+    parts, walls = data.get("stages_seconds") or {}, data.get("stages_wall_seconds") or {}
     if parts:
-        out.append("\nTime on 2 CPU cores, each stage's seconds summed from the ledger: "
-                   + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items()) + ".")
+        out.append("\nTime on 2 CPU cores, each stage's seconds summed from the ledger"
+                   + (" (the work), and in brackets the wall time from when its stages ran (stages run side by "
+                      "side count once)" if walls else "") + ": "
+                   + ", ".join(f"{k} {v / 60:.1f} min" + (f" [{walls[k] / 60:.1f} min]" if k in walls else "")
+                               for k, v in parts.items()) + ".")
         built = [f"ko->ko {fmt(pt['ko_ko'], 2)} {pt['organism_build_seconds'] / 60:.1f} min at "
                  f"{pt.get('organism_threads')} thread(s)" for pt in data.get("sweep", [])
                  if pt.get("organism_build_seconds")]

@@ -279,22 +279,53 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"en acc {_num(base['en_accuracy'])}"),
              "rows": summarise(runs, cfg.arms), "comparisons": comparisons, "curves": mean_curves(runs, cfg.arms),
              "sweep": sweep, "runs": runs, "base": base, "stages_seconds": _stage_seconds(st.done),
+             "stages_wall_seconds": _wall_seconds(st.done, st.spans),
              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
     atomic_write_json(out / "experiment.json", table)
     return out / "experiment.json"
 
 
+def _part(name: str) -> str:
+    """The part of the experiment a stage belongs to: the main arms, a sweep variant's organism, or its runs."""
+    sweep = name.startswith("sweep/")
+    key = name.split("/")[1] if sweep else "main"
+    leaf = name.split("/")[2] if sweep else name.split("/")[0]
+    return key + " organism" if leaf == "organism" else key
+
+
 def _stage_seconds(done: dict[str, Any]) -> dict[str, float]:
-    """Seconds each part took, from the ledger: the main arms, each sweep variant's training, and its runs."""
+    """Seconds each part took, from the ledger: the main arms, each sweep variant's training, and its runs (the
+    work: stages two processes ran side by side both count)."""
     parts: dict[str, float] = {}
     for name, result in done.items():
-        sweep = name.startswith("sweep/")
-        key = name.split("/")[1] if sweep else "main"
-        leaf = name.split("/")[2] if sweep else name.split("/")[0]
-        if leaf == "organism":
-            key += " organism"
+        key = _part(name)
         parts[key] = round(parts.get(key, 0.0) + float(result.get("seconds") or 0.0), 1)
     return parts
+
+
+def _wall_seconds(done: dict[str, Any], spans: dict[str, list[float]]) -> dict[str, float]:
+    """Wall seconds each part spent running, from the ledger's spans: the union of its stages' [start, end]
+    intervals, so that stages run side by side count once and the time between sessions not at all. A part with
+    a stage an older kolang ran (no span) is left out rather than understated."""
+    by_part: dict[str, list[list[float]]] = {}
+    missing: set[str] = set()
+    for name in done:
+        if name in spans:
+            by_part.setdefault(_part(name), []).append(spans[name])
+        else:
+            missing.add(_part(name))
+    walls = {}
+    for key, intervals in by_part.items():
+        if key in missing:
+            continue
+        total, end = 0.0, None
+        for a, b in sorted(intervals):
+            if end is None or a > end:
+                total, end = total + (b - a), b
+            elif b > end:
+                total, end = total + (b - end), b
+        walls[key] = round(total, 1)
+    return walls
 
 
 def _num(x: float | None) -> str:

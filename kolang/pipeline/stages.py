@@ -133,17 +133,21 @@ class Stages:
                         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         out.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            self.done: dict[str, Any] = self._read()["done"]
+            stored = self._read()
+        # The finished stages' results, and when each ran ([start, end] in Unix seconds; absent for stages an
+        # older kolang ran) so that a part's wall time can be read back when several processes shared it.
+        self.done: dict[str, Any] = stored["done"]
+        self.spans: dict[str, list[float]] = stored["spans"]
         self._told: set[str] = set()  # stages already said to be reused
 
     def _read(self, check: bool = True) -> dict[str, Any]:
-        """The ledger on disk ({key, done, running}); refused when it was run with other settings."""
+        """The ledger on disk ({key, done, running, spans}); refused when it was run with other settings."""
         try:
             stored = json.loads(self.file.read_text(encoding="utf-8")) if self.file.exists() else None
         except (OSError, ValueError) as e:
             raise RunDirError(f"{self.file} cannot be read ({e}); pass --fresh to start over there") from None
         if stored is None:
-            return {"key": self.key, "done": {}, "running": {}}
+            return {"key": self.key, "done": {}, "running": {}, "spans": {}}
         if not check:
             return stored if isinstance(stored, dict) else {}
         if not isinstance(stored, dict) or "key" not in stored:
@@ -154,7 +158,8 @@ class Stages:
             changed = sorted(k for k in set(old) | set(self.key) if old.get(k) != self.key.get(k))
             raise ConfigError(f"{self.out} holds stages run with other settings ({', '.join(changed)}); "
                               "pass --fresh to start over there, or choose another --out")
-        return {"key": stored["key"], "done": stored.get("done", {}), "running": stored.get("running", {})}
+        return {"key": stored["key"], "done": stored.get("done", {}), "running": stored.get("running", {}),
+                "spans": stored.get("spans", {})}
 
     @staticmethod
     def _running(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,14 +171,14 @@ class Stages:
         return exclusive(self.out) if self.out.is_dir() else nullcontext()
 
     def _write(self, stored: dict[str, Any]) -> None:
-        self.done = stored["done"]
+        self.done, self.spans = stored["done"], stored["spans"]
         atomic_write_json(self.file, stored)
 
     def _claim(self, name: str) -> dict[str, Any] | None:
         """Under the lock: the finished stage's result; or None after claiming it; or `Claimed`."""
         with self._locked():
             stored = self._read()
-            self.done = stored["done"]
+            self.done, self.spans = stored["done"], stored["spans"]
             if name in stored["done"]:
                 return stored["done"][name]
             owner = stored["running"].get(name)
@@ -183,11 +188,13 @@ class Stages:
             self._write(stored)
             return None
 
-    def _release(self, name: str, result: dict[str, Any] | None) -> None:
+    def _release(self, name: str, result: dict[str, Any] | None, span: list[float] | None = None) -> None:
         with self._locked():
             stored = self._read()
             if result is not None:
                 stored["done"][name] = result
+                if span is not None:
+                    stored["spans"][name] = span
             if stored["running"].get(name) == _me():
                 del stored["running"][name]
             self._write(stored)
@@ -201,7 +208,8 @@ class Stages:
     def refresh(self) -> dict[str, Any]:
         """The finished stages as the ledger on disk has them now (other processes may have added some)."""
         with self._locked():
-            self.done = self._read()["done"]
+            stored = self._read()
+        self.done, self.spans = stored["done"], stored["spans"]
         return self.done
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]], say: Say, wait: bool = True) -> dict[str, Any]:
@@ -224,13 +232,13 @@ class Stages:
                 say(f"[dim]{name}: reused from {self.file}[/dim]")
                 self._told.add(name)
             return found
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         result = None
         try:
             result = fn()
             result["seconds"] = round(time.perf_counter() - t0, 1)
         finally:
-            self._release(name, result)
+            self._release(name, result, [round(started, 1), round(time.time(), 1)])
         say(f"{name}: done in {result['seconds']:.0f}s")
         return result
 

@@ -164,6 +164,10 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert points[0]["inherent_korean_share"] == data["base"]["ko_sampled_korean_share"]  # the main organism
     assert (out / "sweep" / "koko0" / "runs" / "rl_only" / "seed1" / "final").is_dir()
     assert set(data["stages_seconds"]) == {"main organism", "main", "koko0 organism", "koko0"}
+    # one process ran every stage in turn: each part's wall time is its summed seconds, up to the rounding
+    assert set(data["stages_wall_seconds"]) == set(data["stages_seconds"])
+    for part, wall in data["stages_wall_seconds"].items():
+        assert abs(wall - data["stages_seconds"][part]) <= 0.2 * len(stages) + 0.5, part
     assert all(p["organism_build_seconds"] > 0 and p["organism_threads"] >= 1 for p in points)  # from the cards
     comp = data["comparisons"]
     assert set(comp) == {"ko_neurons_early+rl_vs_rl_only", "ko_neurons_early+rl_accuracy_reward_vs_rl_only",
@@ -177,6 +181,7 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert all(f"`{arm}`" in block for arm in ("rl_only", "ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"))
     assert block.count(" vs `") == len(comp) and "Korean->Korean sweep" in block and "koko0 organism" in block
     assert "by their cards" in block
+    assert f"main {data['stages_seconds']['main'] / 60:.1f} min [{data['stages_wall_seconds']['main'] / 60:.1f} min]" in block
     s4 = comp["s4_cost_of_the_consistency_reward"]["ko_sampled_accuracy"]
     assert "the cost (Korean avg@4 with the accuracy reward alone minus with both" in block
     assert f"is {-100 * s4['value']:+.1f} points [{-100 * s4['high']:+.1f}, {-100 * s4['low']:+.1f}]" in block

@@ -166,3 +166,27 @@ def test_fresh_starts_over_from_a_garbled_ledger(tmp_path):
     with pytest.raises(RunDirError, match="cannot be read"):
         Stages(tmp_path, False, KEY)
     assert Stages(tmp_path, True, KEY).done == {}
+
+
+def test_each_stage_records_when_it_ran_and_a_ledger_without_spans_still_loads(tmp_path):
+    (tmp_path / "stages.json").write_text(json.dumps({"key": {"version": stages_mod.STAGES_VERSION, **KEY},
+                                                      "done": {"old": {"x": 0, "seconds": 5.0}}, "running": {}}))
+    st = Stages(tmp_path, False, KEY)  # written by a kolang that kept no spans
+    assert st.done["old"]["x"] == 0 and st.spans == {}
+    before = time.time()
+    st.run("new", lambda: (time.sleep(0.3), {"x": 1})[1], quiet)
+    start, end = json.loads((tmp_path / "stages.json").read_text())["spans"]["new"]
+    assert before - 0.1 <= start and end - start >= 0.25 and end <= time.time() + 0.1
+    assert Stages(tmp_path, False, KEY).spans == {"new": [start, end]}  # and the old stage keeps its result
+    assert Stages(tmp_path, False, KEY).done["old"]["x"] == 0
+
+
+def test_a_parts_wall_time_counts_side_by_side_stages_once_and_leaves_out_a_part_it_cannot_know():
+    from kolang.pipeline.experiment import _wall_seconds
+
+    done = {n: {} for n in ("discover", "rl_only/seed0", "rl_only/seed1", "sweep/koko3/organism",
+                            "sweep/koko3/rl_only/seed0", "sweep/koko12/rl_only/seed0", "sweep/koko12/discover")}
+    spans = {"discover": [0, 10], "rl_only/seed0": [10, 100], "rl_only/seed1": [50, 120],  # two at once
+             "sweep/koko3/organism": [1000, 1600], "sweep/koko3/rl_only/seed0": [5000, 5100],  # a day between
+             "sweep/koko12/rl_only/seed0": [0, 10]}  # koko12's discovery ran on an older kolang: no span
+    assert _wall_seconds(done, spans) == {"main": 120.0, "koko3 organism": 600.0, "koko3": 100.0}
