@@ -101,6 +101,13 @@ COMPARISONS = {
     "s4_cost_of_the_consistency_reward": ("ko_neurons_early+rl", "ko_neurons_early+rl_accuracy_reward"),
     "s5_filtering_rl_only": ("rl_only", "rl_only_no_filter"),
     "s5_filtering_s1": ("s1_codeswitch_early+rl", "s1_codeswitch_early+rl_no_filter"),
+    # what the Korean-neuron arm owes to each of its choices: S1's data over plain Korean solutions, the Korean set
+    # over a layer-matched random one, neurons over LoRA and full tuning of the same layers, early over late layers
+    "s1_data_over_plain_sft": ("s1_codeswitch_early+rl", "ko_neurons_early+rl"),
+    "korean_set_over_random_set": ("ko_neurons_early+rl", "random_neurons_early+rl"),
+    "neurons_over_lora": ("ko_neurons_early+rl", "lora_early+rl"),
+    "neurons_over_full_tuning": ("ko_neurons_early+rl", "full_early+rl"),
+    "early_over_late_layers": ("ko_neurons_early+rl", "ko_neurons_late+rl"),
 }
 
 
