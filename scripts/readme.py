@@ -156,6 +156,34 @@ def demo_reruns() -> str:
     return table(["rerun", "model", "Korean prompts", "rerun", "committed run [interval]", ""], rows)
 
 
+DEMO_ARM = "ko_neurons_early+rl"  # the experiment's arm that runs the demo's recipe (its seed is the run's seed)
+
+
+@renderer("demo-seeds")
+def demo_seeds() -> str:
+    """The demo's recipe under the experiment's seeds: whether the run of the demo's seed equals the committed demo,
+    how far the tuned and RL rows move between seeds, and whether each rerun falls inside that range."""
+    demo = read(DEMO)
+    mine = sorted((r for r in read(EXPERIMENT)["runs"] if r["arm"] == DEMO_ARM), key=lambda r: r["seed"])
+    rows = {r["model"]: r for r in demo["evaluations"]}
+    keys = (("ko_accuracy", "greedy"), ("ko_sampled_accuracy", "avg@4"), ("ko_sampled_korean_share", "Korean share"))
+    same = [r for r in mine if r["seed"] == demo["config"]["seed"]]
+    equal = same and all(same[0][f"tuned_{k}"] == rows["tuned"][k] and same[0][k] == rows["rl"][k] for k, _ in keys)
+    out = [f"The experiment's `{DEMO_ARM}` arm is this demo's recipe; its run at the demo's seed "
+           + ("reproduces the tuned and RL rows above exactly" if equal else "**differs** from the rows above")
+           + f". Across its {len(mine)} seeds ({', '.join(str(r['seed']) for r in mine)}), on Korean prompts:\n\n"]
+    reruns = {p.stem: {r["model"]: r for r in read(p)["evaluations"]} for p in sorted(RERUNS.glob("*.json"))}
+    table_rows = []
+    for model, prefix in (("tuned", "tuned_"), ("rl", "")):
+        for key, label in keys:
+            vals = [r[prefix + key] for r in mine]
+            lo, hi = min(vals), max(vals)
+            inside = [f"{name} {fmt(rr[model][key])} " + ("inside" if lo <= rr[model][key] <= hi else "**outside**")
+                      for name, rr in reruns.items() if model in rr]
+            table_rows.append([model, label, f"{fmt(lo)} – {fmt(hi)}", "; ".join(inside) or "—"])
+    return "".join(out) + table(["model", "Korean prompts", "range over seeds", "rerun"], table_rows)
+
+
 SEED_CARDS = RESULTS / "organism"
 
 
@@ -362,7 +390,7 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
                              f"`{arm}`", str(len(r["seeds"])), interval(r["ko_sampled_accuracy"]),
                              interval(r["ko_sampled_korean_share"])])
         out.append(table(["ko->ko in training", "inherent Korean share", "arm", "seeds", "Korean accuracy",
-                          "Korean share"], rows))
+                          "Korean share"], rows) + "\n")
         for pt in data["sweep"]:
             c = pt.get("method_vs_rl_only")
             if c:

@@ -17,3 +17,30 @@ def test_every_block_has_a_renderer(readme_script):
     script = readme_script
     names = {m.group("name") for m in script.BLOCK.finditer((ROOT / "README.md").read_text(encoding="utf-8"))}
     assert names <= set(script.RENDERERS)
+
+
+def test_the_demo_seeds_block_says_whether_the_demos_seed_reproduces_and_where_reruns_fall(readme_script, tmp_path,
+                                                                                           monkeypatch):
+    import json
+
+    keys = ("ko_accuracy", "ko_sampled_accuracy", "ko_sampled_korean_share")
+    tuned, rl = dict.fromkeys(keys, 0.5), dict.fromkeys(keys, 0.8)
+    demo = {"config": {"seed": 1}, "evaluations": [{"model": "tuned", **tuned}, {"model": "rl", **rl}]}
+    runs = [{"arm": readme_script.DEMO_ARM, "seed": s, **{f"tuned_{k}": 0.5 + d for k in keys},
+             **{k: 0.8 + d for k in keys}} for s, d in ((0, -0.1), (1, 0.0), (2, 0.1))]
+    runs.append({"arm": "rl_only", "seed": 1, **{k: 0.0 for k in keys}})  # another arm: not counted
+    (tmp_path / "reruns").mkdir()
+    for path, data in ((tmp_path / "summary.json", demo), (tmp_path / "experiment.json", {"runs": runs}),
+                       (tmp_path / "reruns" / "other.json",
+                        {"evaluations": [{"model": "tuned", **tuned}, {"model": "rl", **dict.fromkeys(keys, 0.95)}]})):
+        path.write_text(json.dumps(data))
+    monkeypatch.setattr(readme_script, "DEMO", tmp_path / "summary.json")
+    monkeypatch.setattr(readme_script, "EXPERIMENT", tmp_path / "experiment.json")
+    monkeypatch.setattr(readme_script, "RERUNS", tmp_path / "reruns")
+    block = readme_script.demo_seeds()
+    assert "reproduces the tuned and RL rows above exactly" in block and "3 seeds (0, 1, 2)" in block
+    assert block.count("| tuned |") == 3 and block.count("0.400 – 0.600 | other 0.500 inside") == 3
+    assert block.count("0.700 – 0.900 | other 0.950 **outside**") == 3
+    demo["evaluations"][1]["ko_accuracy"] = 0.81  # the demo's seed no longer matches its experiment run
+    (tmp_path / "summary.json").write_text(json.dumps(demo))
+    assert "**differs** from the rows above" in readme_script.demo_seeds()
