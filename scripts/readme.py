@@ -338,6 +338,62 @@ def cli_startup() -> str:
 EXPERIMENT = RESULTS / "experiment" / "experiment.json"
 
 
+SWEEP_SVG = RESULTS / "experiment" / "sweep.svg"
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def sweep_svg(data: dict) -> str:
+    """The sweep as an SVG figure (two panels: final Korean accuracy and Korean share after RL, against the
+    organism's inherent Korean share, each point with its 95% interval), drawn here so that it is byte-for-byte
+    what the results file says: no plotting library, no timestamps."""
+    points = sorted(data["sweep"], key=lambda p: p["inherent_korean_share"] or 0.0)
+    arms = list(points[0]["arms"])
+    xmax = max(0.05, max(p["inherent_korean_share"] or 0.0 for p in points) * 1.1)
+    W, H, L, T, PW, PH, GAP = 860, 360, 60, 40, 320, 220, 90
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           'font-family="sans-serif" font-size="12">', f'<rect width="{W}" height="{H}" fill="white"/>']
+    for i, (field, title) in enumerate((("ko_sampled_accuracy", "Korean-prompt accuracy after RL (avg@4)"),
+                                        ("ko_sampled_korean_share", "Korean share of the reasoning after RL"))):
+        x0 = L + i * (PW + GAP)
+        X = lambda v: x0 + PW * v / xmax  # noqa: E731
+        Y = lambda v: T + PH * (1 - v)  # noqa: E731
+        out.append(f'<text x="{x0 + PW / 2:.1f}" y="{T - 14}" text-anchor="middle" font-size="13">{title}</text>')
+        out.append(f'<rect x="{x0}" y="{T}" width="{PW}" height="{PH}" fill="#f4f6fa" stroke="#999"/>')
+        for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+            out.append(f'<line x1="{x0}" y1="{Y(v):.1f}" x2="{x0 + PW}" y2="{Y(v):.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 6}" y="{Y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+        for p in points:
+            x = p["inherent_korean_share"] or 0.0
+            out.append(f'<text x="{X(x):.1f}" y="{T + PH + 16}" text-anchor="middle">{x:.2f}</text>')
+            out.append(f'<text x="{X(x):.1f}" y="{T + PH + 29}" text-anchor="middle" font-size="10" fill="#666">'
+                       f'ko->ko {p["ko_ko"]:g}</text>')
+        out.append(f'<text x="{x0 + PW / 2:.1f}" y="{T + PH + 48}" text-anchor="middle">inherent Korean share of '
+                   'the organism (sampled)</text>')
+        for j, arm in enumerate(arms):
+            colour = _COLOURS[j % len(_COLOURS)]
+            xy = [(X(p["inherent_korean_share"] or 0.0), p["arms"][arm][field]) for p in points]
+            out.append('<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>'.format(
+                colour, " ".join(f"{x:.1f},{Y(r['value']):.1f}" for x, r in xy)))
+            for x, r in xy:
+                out.append(f'<line x1="{x:.1f}" y1="{Y(r["low"]):.1f}" x2="{x:.1f}" y2="{Y(r["high"]):.1f}" '
+                           f'stroke="{colour}" stroke-width="1.5"/>')
+                out.append(f'<circle cx="{x:.1f}" cy="{Y(r["value"]):.1f}" r="3.5" fill="{colour}"/>')
+    for j, arm in enumerate(arms):  # the legend, in a row under the panels
+        x, y = L + 220 * j, H - 14
+        out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{_COLOURS[j % len(_COLOURS)]}"/>')
+        out.append(f'<text x="{x + 16}" y="{y}">{arm}</text>')
+    out.append(f'<text x="{W - 20}" y="{H - 14}" text-anchor="end" font-size="10" fill="#666">grey, under each '
+               "point: the organism's ko->ko share in training</text>")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def figures() -> dict[Path, str]:
+    """The figures the README shows, each drawn from a results file: path -> its content."""
+    data = read(EXPERIMENT) if EXPERIMENT.exists() else {}
+    return {SWEEP_SVG: sweep_svg(data)} if data.get("sweep") else {}
+
+
 def _change(name: str, d: dict | None, unit: str = "") -> str:
     """One sentence part for a paired difference: which way it falls, judged by its 95% interval."""
     if not d or d.get("value") is None:
@@ -391,6 +447,9 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
                              interval(r["ko_sampled_korean_share"])])
         out.append(table(["ko->ko in training", "inherent Korean share", "arm", "seeds", "Korean accuracy",
                           "Korean share"], rows) + "\n")
+        if path == EXPERIMENT:
+            out.append(f"![The sweep: final Korean accuracy and Korean share against the inherent Korean share, "
+                       f"95% intervals]({SWEEP_SVG.relative_to(ROOT).as_posix()})\n\n")
         for pt in data["sweep"]:
             c = pt.get("method_vs_rl_only")
             if c:
@@ -410,6 +469,16 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
         if built:
             out.append(" The sweep's organisms took, by their cards (a variant trained before the experiment reached "
                        "it shows only the wait in the ledger): " + ", ".join(built) + ".")
+        rates = data.get("stage_rates") or {}
+        timed = {k: r for k, r in (rates.get("kinds") or {}).items() if r["n"]}
+        rl = [r["mean_s"] for k, r in timed.items() if k in cfg["arms"]]
+        if rl:
+            tune = timed.get("tune", {}).get("mean_s")
+            out.append(f" From the {rates['timed']} of its {rates['stages']} other stages whose times the ledger holds, "
+                       f"at the threads their processes ran with: an RL run took {min(rl):.0f}–{max(rl):.0f} s by arm"
+                       + (f", a tuning {tune:.0f} s" if tune else "") + f"; at those rates the whole is "
+                       f"{rates['one_core_s'] / 3600:.1f} h of one process's work ({rates['one_core_s'] / 7200:.1f} h "
+                       "for two side by side), the organisms' training aside.")
         out.append("\n")
     return "".join(out)
 
@@ -469,11 +538,16 @@ def main() -> None:
                                                                       encoding="utf-8")
     text = README.read_text(encoding="utf-8")
     new = render(text)
+    drawn = figures()
     if args.check:
-        if new != text:
-            print("README.md is out of date with the results files; run `python scripts/readme.py`", file=sys.stderr)
+        stale = [p.name for p, content in drawn.items() if not p.exists() or p.read_text(encoding="utf-8") != content]
+        if new != text or stale:
+            print("README.md" + (f" (and {', '.join(stale)})" if stale else "") + " is out of date with the results "
+                  "files; run `python scripts/readme.py`", file=sys.stderr)
             sys.exit(1)
         return
+    for p, content in drawn.items():
+        p.write_text(content, encoding="utf-8")
     README.write_text(new, encoding="utf-8")
 
 

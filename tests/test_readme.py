@@ -44,3 +44,28 @@ def test_the_demo_seeds_block_says_whether_the_demos_seed_reproduces_and_where_r
     demo["evaluations"][1]["ko_accuracy"] = 0.81  # the demo's seed no longer matches its experiment run
     (tmp_path / "summary.json").write_text(json.dumps(demo))
     assert "**differs** from the rows above" in readme_script.demo_seeds()
+
+
+def test_the_sweep_figure_draws_each_point_with_its_interval_and_is_checked(readme_script):
+    import re
+    import subprocess
+    import sys
+
+    iv = lambda v: {"value": v, "low": v - 0.05, "high": v + 0.05}  # noqa: E731
+    sweep = [{"ko_ko": k, "inherent_korean_share": s, "arms": {arm: {"ko_sampled_accuracy": iv(0.5 + s),
+                                                                     "ko_sampled_korean_share": iv(0.2 + s)}
+                                                               for arm in ("rl_only", "s1")}}
+             for k, s in ((0.12, 0.24), (0.0, 0.0), (0.03, 0.08))]
+    svg = readme_script.sweep_svg({"sweep": sweep})
+    assert svg.count("<circle") == 2 * 2 * 3 and svg.count("<polyline") == 2 * 2  # a point a panel, arm and organism
+    # points run by inherent share, and an interval is a vertical line from low to high (0.5 -> 0.55 on accuracy)
+    first = re.findall(r'<polyline fill="none" stroke="[^"]+" stroke-width="2" points="([^"]+)"', svg)[0].split()
+    assert [float(p.split(",")[0]) for p in first] == sorted(float(p.split(",")[0]) for p in first)
+    assert readme_script.sweep_svg({"sweep": sweep}) == svg  # the same file every time: nothing but the data in it
+    # --check fails when the committed figure is not what the results file draws
+    committed = readme_script.SWEEP_SVG
+    if committed.exists():
+        assert committed.read_text(encoding="utf-8") == readme_script.figures()[committed]
+    script = Path(readme_script.__file__)
+    out = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -279,7 +279,7 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"en acc {_num(base['en_accuracy'])}"),
              "rows": summarise(runs, cfg.arms), "comparisons": comparisons, "curves": mean_curves(runs, cfg.arms),
              "sweep": sweep, "runs": runs, "base": base, "stages_seconds": _stage_seconds(st.done),
-             "stages_wall_seconds": _wall_seconds(st.done, st.spans),
+             "stages_wall_seconds": _wall_seconds(st.done, st.spans), "stage_rates": stage_rates(st.done, st.spans),
              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
     atomic_write_json(out / "experiment.json", table)
     return out / "experiment.json"
@@ -301,6 +301,34 @@ def _stage_seconds(done: dict[str, Any]) -> dict[str, float]:
         key = _part(name)
         parts[key] = round(parts.get(key, 0.0) + float(result.get("seconds") or 0.0), 1)
     return parts
+
+
+def _kind(name: str) -> str:
+    """What a stage does, whatever organism it ran on: an arm's RL run (the arm's name), a tuning, or a set-up step."""
+    leaf = name.split("/")[2:] if name.startswith("sweep/") else name.split("/")
+    return "tune" if leaf[0] == "tune" else leaf[0]
+
+
+def stage_rates(done: dict[str, Any], spans: dict[str, list[float]]) -> dict[str, Any]:
+    """How long each kind of stage took, from the stages the ledger holds times for ({kind: {n, count, mean_s}}:
+    n timed of count run), and what the whole would take one core at those rates without the organisms' training
+    (an RL arm never timed counts at the mean of the timed RL runs)."""
+    kinds: dict[str, dict[str, Any]] = {}
+    for name in done:
+        k = kinds.setdefault(_kind(name), {"count": 0, "times": []})
+        k["count"] += 1
+        if name in spans:
+            k["times"].append(spans[name][1] - spans[name][0])
+    rl = [t for kind, k in kinds.items() if kind in ARMS for t in k["times"]]
+    rates, total = {}, 0.0
+    for kind, k in kinds.items():
+        if kind == "organism":  # a variant built before the experiment reached it: the cards say how long
+            continue
+        mean = statistics.fmean(k["times"]) if k["times"] else statistics.fmean(rl) if kind in ARMS and rl else None
+        rates[kind] = {"n": len(k["times"]), "count": k["count"], "mean_s": None if mean is None else round(mean, 1)}
+        total += (mean or 0.0) * k["count"]
+    return {"kinds": rates, "one_core_s": round(total, 1), "timed": sum(r["n"] for r in rates.values()),
+            "stages": sum(r["count"] for r in rates.values())}
 
 
 def _wall_seconds(done: dict[str, Any], spans: dict[str, list[float]]) -> dict[str, float]:

@@ -166,6 +166,8 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert set(data["stages_seconds"]) == {"main organism", "main", "koko0 organism", "koko0"}
     # one process ran every stage in turn: each part's wall time is its summed seconds, up to the rounding
     assert set(data["stages_wall_seconds"]) == set(data["stages_seconds"])
+    rates = data["stage_rates"]  # a fresh run times every stage
+    assert rates["timed"] == rates["stages"] == len(stages) - 2 and rates["one_core_s"] > 0  # organisms aside
     for part, wall in data["stages_wall_seconds"].items():
         assert abs(wall - data["stages_seconds"][part]) <= 0.2 * len(stages) + 0.5, part
     assert all(p["organism_build_seconds"] > 0 and p["organism_threads"] >= 1 for p in points)  # from the cards

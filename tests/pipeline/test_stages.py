@@ -190,3 +190,20 @@ def test_a_parts_wall_time_counts_side_by_side_stages_once_and_leaves_out_a_part
              "sweep/koko3/organism": [1000, 1600], "sweep/koko3/rl_only/seed0": [5000, 5100],  # a day between
              "sweep/koko12/rl_only/seed0": [0, 10]}  # koko12's discovery ran on an older kolang: no span
     assert _wall_seconds(done, spans) == {"main": 120.0, "koko3 organism": 600.0, "koko3": 100.0}
+
+
+def test_stage_rates_time_each_kind_of_stage_and_estimate_the_whole():
+    from kolang.pipeline.experiment import stage_rates
+
+    done = {n: {} for n in ("data", "organism", "rl_only/seed0", "rl_only/seed1", "sweep/koko3/rl_only/seed0",
+                            "tune/neurons_early_consistent/seed0", "lora_early+rl/seed0", "sweep/koko3/organism")}
+    spans = {"rl_only/seed0": [0, 100], "sweep/koko3/rl_only/seed0": [0, 300], "tune/neurons_early_consistent/seed0":
+             [0, 50], "sweep/koko3/organism": [0, 1000]}
+    rates = stage_rates(done, spans)
+    kinds = rates["kinds"]
+    assert "organism" not in kinds  # the cards say how long an organism took
+    assert kinds["rl_only"] == {"n": 2, "count": 3, "mean_s": 200.0}  # the same arm on every organism
+    assert kinds["tune"] == {"n": 1, "count": 1, "mean_s": 50.0}
+    assert kinds["lora_early+rl"] == {"n": 0, "count": 1, "mean_s": 200.0}  # an untimed arm: the timed RL runs' mean
+    assert kinds["data"] == {"n": 0, "count": 1, "mean_s": None}
+    assert rates["one_core_s"] == 3 * 200 + 50 + 200 and (rates["timed"], rates["stages"]) == (3, 6)
