@@ -199,20 +199,22 @@ def organism_seeds() -> str:
     for key, name in keys.items():
         for c in cards:
             m = c["measurements"][key]
-            rows.append([name, str(c["seed"]), *[fmt(m["accuracy_by_level"][lv], 2) for lv in levels],
+            rows.append([name, str(c["seed"]), str(c["threads"]), *[fmt(m["accuracy_by_level"][lv], 2) for lv in levels],
                          fmt(m["korean_share"]), fmt(c["training"].get("train_seconds"), 0)])
         for lv in levels:
             vals = [c["measurements"][key]["accuracy_by_level"][lv] for c in cards]
             spread[lv] = max(spread[lv], max(vals) - min(vals))
     off = [lv for lv in levels if spread[lv] > 0.1]
-    out = (f"The recipe retrained from scratch under seeds {', '.join(str(c['seed']) for c in cards)} "
-           f"(`kolang organism --train --seed N`, one thread each). The largest difference between two seeds, "
-           f"over the three decodings, is " + ", ".join(f"{spread[lv]:.3f} at level {lv}" for lv in levels) + "; "
+    out = (f"The recipe retrained from scratch, {len(cards)} runs: "
+           + ", ".join(f"seed {c['seed']} at {c['threads']} thread{'s' if c['threads'] != 1 else ''}" for c in cards)
+           + " (`kolang organism --train --seed N --threads T`; threads change the order of floating-point sums, "
+           "so the same seed at another thread count is another run). The largest difference between two runs, "
+           "over the three decodings, is " + ", ".join(f"{spread[lv]:.3f} at level {lv}" for lv in levels) + "; "
            + ("every level is within the ±0.05 the recipe aims for" if not off else
               ("level " if len(off) == 1 else "levels ") + ", ".join(off) + (" is" if len(off) == 1 else " are")
               + " not within the ±0.05 the recipe aims for: the hardest level is still moving at the end of training")
            + ":\n\n")
-    out += table(["prompts", "seed", *[f"level {lv}" for lv in levels], "Korean share", "train s"], rows)
+    out += table(["prompts", "seed", "threads", *[f"level {lv}" for lv in levels], "Korean share", "train s"], rows)
     # Each card's own Korean set (AP, found on its training problems), ablated: is Korean localised in every seed?
     abl = []
     for c in cards:
@@ -221,13 +223,13 @@ def organism_seeds() -> str:
         if "ko->ko" not in d:
             continue
         ratio = d["ko->ko"] / max(d["en->en"], d["ko->en"]) if max(d["en->en"], d["ko->en"]) > 0 else None
-        abl.append([str(c["seed"]), str(k.get("neurons")), f"{d['ko->ko']:+.3f}", f"{d['en->en']:+.3f}",
+        abl.append([str(c["seed"]), str(c["threads"]), str(k.get("neurons")), f"{d['ko->ko']:+.3f}", f"{d['en->en']:+.3f}",
                     f"{d['ko->en']:+.3f}", f"{max(r['ko->ko'] for r in rnd):+.3f}" if rnd else "—",
                     "—" if ratio is None else f"{ratio:.1f}×"])
     if abl:
-        out += ("\nEach seed's own Korean set ablated (the card's measure: reasoning NLL rise, nats a token): "
+        out += ("\nEach run's own Korean set ablated (the card's measure: reasoning NLL rise, nats a token): "
                 "localised where ko->ko rises at least 3× the most-hit other pair and above every random set:\n\n")
-        out += table(["seed", "neurons", "ko->ko", "en->en", "ko->en", "random, highest ko->ko", "ratio"], abl)
+        out += table(["seed", "threads", "neurons", "ko->ko", "en->en", "ko->en", "random, highest ko->ko", "ratio"], abl)
     return out
 
 
@@ -534,8 +536,8 @@ def main() -> None:
             data = read(card)
             if data.get("size") != "full" or "-koko" in card.parent.name:  # the recipe's seeds, not the sweep's variants
                 continue
-            (SEED_CARDS / f"card-seed{data['seed']}.json").write_text(json.dumps(data, indent=1) + "\n",
-                                                                      encoding="utf-8")
+            (SEED_CARDS / f"card-seed{data['seed']}-threads{data['threads']}.json").write_text(
+                json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = README.read_text(encoding="utf-8")
     new = render(text)
     drawn = figures()

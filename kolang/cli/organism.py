@@ -15,7 +15,7 @@ from kolang.errors import ConfigError
 @app.command("organism")
 def organism(
     train: bool = typer.Option(False, "--train", help="Train the recipe from scratch into the cache and print its "
-                               "card beside the shipped one's (about 30 min on 2 CPU cores for the full size)."),
+                               "card beside the shipped one's (about 15 min on 2 CPU cores for the full size)."),
     size: str = typer.Option("full", "--size", help="full (the shipped organism) or micro (seconds, for tests)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the initialisation and the training order."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder for trained organisms (default: "
