@@ -285,12 +285,17 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     return out / "experiment.json"
 
 
+def _where(name: str) -> tuple[str, list[str]]:
+    """A ledger stage name split into the organism it ran on ("main" or a sweep variant's name) and the stage's
+    own name on it ("sweep/koko3/tune/neurons_early_consistent/seed0" -> "koko3", [tune, neurons_…, seed0])."""
+    parts = name.split("/")
+    return (parts[1], parts[2:]) if parts[0] == "sweep" else ("main", parts)
+
+
 def _part(name: str) -> str:
     """The part of the experiment a stage belongs to: the main arms, a sweep variant's organism, or its runs."""
-    sweep = name.startswith("sweep/")
-    key = name.split("/")[1] if sweep else "main"
-    leaf = name.split("/")[2] if sweep else name.split("/")[0]
-    return key + " organism" if leaf == "organism" else key
+    key, leaf = _where(name)
+    return key + " organism" if leaf[0] == "organism" else key
 
 
 def _stage_seconds(done: dict[str, Any]) -> dict[str, float]:
@@ -305,8 +310,7 @@ def _stage_seconds(done: dict[str, Any]) -> dict[str, float]:
 
 def _kind(name: str) -> str:
     """What a stage does, whatever organism it ran on: an arm's RL run (the arm's name), a tuning, or a set-up step."""
-    leaf = name.split("/")[2:] if name.startswith("sweep/") else name.split("/")
-    return "tune" if leaf[0] == "tune" else leaf[0]
+    return _where(name)[1][0]
 
 
 def stage_rates(done: dict[str, Any], spans: dict[str, list[float]]) -> dict[str, Any]:

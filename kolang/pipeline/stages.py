@@ -133,11 +133,7 @@ class Stages:
                         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         out.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            stored = self._read()
-        # The finished stages' results, and when each ran ([start, end] in Unix seconds; absent for stages an
-        # older kolang ran) so that a part's wall time can be read back when several processes shared it.
-        self.done: dict[str, Any] = stored["done"]
-        self.spans: dict[str, list[float]] = stored["spans"]
+            self._ledger = self._read()  # the ledger as last read or written
         self._told: set[str] = set()  # stages already said to be reused
 
     def _read(self, check: bool = True) -> dict[str, Any]:
@@ -170,15 +166,25 @@ class Stages:
         """An exclusive lock on the run folder (the ledger itself is replaced on every write)."""
         return exclusive(self.out) if self.out.is_dir() else nullcontext()
 
+    @property
+    def done(self) -> dict[str, Any]:
+        """The finished stages' results, by name."""
+        return self._ledger["done"]
+
+    @property
+    def spans(self) -> dict[str, list[float]]:
+        """When each finished stage ran ([start, end] in Unix seconds; absent for stages an older kolang ran), so
+        that a part's wall time can be read back when several processes shared it."""
+        return self._ledger["spans"]
+
     def _write(self, stored: dict[str, Any]) -> None:
-        self.done, self.spans = stored["done"], stored["spans"]
+        self._ledger = stored
         atomic_write_json(self.file, stored)
 
     def _claim(self, name: str) -> dict[str, Any] | None:
         """Under the lock: the finished stage's result; or None after claiming it; or `Claimed`."""
         with self._locked():
-            stored = self._read()
-            self.done, self.spans = stored["done"], stored["spans"]
+            stored = self._ledger = self._read()
             if name in stored["done"]:
                 return stored["done"][name]
             owner = stored["running"].get(name)
@@ -208,8 +214,7 @@ class Stages:
     def refresh(self) -> dict[str, Any]:
         """The finished stages as the ledger on disk has them now (other processes may have added some)."""
         with self._locked():
-            stored = self._read()
-        self.done, self.spans = stored["done"], stored["spans"]
+            self._ledger = self._read()
         return self.done
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]], say: Say, wait: bool = True) -> dict[str, Any]:
