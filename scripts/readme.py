@@ -168,11 +168,18 @@ def demo_seeds() -> str:
     rows = {r["model"]: r for r in demo["evaluations"]}
     keys = (("ko_accuracy", "greedy"), ("ko_sampled_accuracy", "avg@4"), ("ko_sampled_korean_share", "Korean share"))
     same = [r for r in mine if r["seed"] == demo["config"]["seed"]]
-    equal = same and all(same[0][f"tuned_{k}"] == rows["tuned"][k] and same[0][k] == rows["rl"][k] for k, _ in keys)
-    out = [f"The experiment's `{DEMO_ARM}` arm is this demo's recipe; its run at the demo's seed "
-           + ("reproduces the tuned and RL rows above exactly" if equal else "**differs** from the rows above")
-           + f". Across its {len(mine)} seeds ({', '.join(str(r['seed']) for r in mine)}), on Korean prompts:\n\n"]
     reruns = {p.stem: {r["model"]: r for r in read(p)["evaluations"]} for p in sorted(RERUNS.glob("*.json"))}
+
+    def equal(evals: dict[str, dict]) -> bool:
+        return bool(same) and all(same[0][f"tuned_{k}"] == evals["tuned"][k] and same[0][k] == evals["rl"][k]
+                                  for k, _ in keys)
+    twin = next((name for name, rr in reruns.items() if {"tuned", "rl"} <= set(rr) and equal(rr)), None)
+    verdict = ("reproduces the tuned and RL rows above exactly" if equal(rows) else
+               f"reproduces the `{twin}` rerun's tuned and RL rows exactly (the same recipe and seed at another "
+               "thread count than the rows above: threads change the order of the sums)" if twin else
+               "**differs** from the rows above")
+    out = [f"The experiment's `{DEMO_ARM}` arm is this demo's recipe; its run at the demo's seed {verdict}"
+           f". Across its {len(mine)} seeds ({', '.join(str(r['seed']) for r in mine)}), on Korean prompts:\n\n"]
     table_rows = []
     for model, prefix in (("tuned", "tuned_"), ("rl", "")):
         for key, label in keys:
@@ -460,11 +467,16 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
                            + _change("Korean share", c["ko_sampled_korean_share"]) + "\n")
     parts, walls = data.get("stages_seconds") or {}, data.get("stages_wall_seconds") or {}
     if parts:
-        out.append("\nTime on 2 CPU cores, each stage's seconds summed from the ledger"
+        whole = data.get("wall_seconds")
+        out.append("\nTime on 2 CPU cores"
+                   + (f": the whole ran in {whole / 3600:.2f} h of wall time (from its stages' spans in the ledger: "
+                      "parts run side by side count once, time between sessions not at all). By part" if whole else "")
+                   + ", each stage's seconds summed from the ledger"
                    + (" (the work), and in brackets the wall time from when its stages ran (stages run side by "
                       "side count once)" if walls else "") + ": "
                    + ", ".join(f"{k} {v / 60:.1f} min" + (f" [{walls[k] / 60:.1f} min]" if k in walls else "")
-                               for k, v in parts.items()) + ".")
+                               for k, v in parts.items() if v >= 1 or walls.get(k, 0) >= 1)
+                   + " (an organism loaded from the package or the cache takes no time and is not listed).")
         built = [f"ko->ko {fmt(pt['ko_ko'], 2)} {pt['organism_build_seconds'] / 60:.1f} min at "
                  f"{pt.get('organism_threads')} thread(s)" for pt in data.get("sweep", [])
                  if pt.get("organism_build_seconds")]

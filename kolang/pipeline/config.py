@@ -34,7 +34,7 @@ class Budget:
     """Tuning learning rate."""
     rl_steps: int = 100
     """GRPO steps after tuning (1.6 s each on the organism on two cores; over the demo's 100 steps the sampled
-    accuracy rises from 0.16 to 0.52). 100 keeps the experiment's 33 runs near 90 minutes of GRPO."""
+    accuracy rises from 0.16 to 0.52). 100 keeps the whole experiment (45 RL runs) within 3 h on two cores."""
     rl_lr: float = 3e-5
     """GRPO learning rate."""
     eval_problems: int = 200

@@ -279,7 +279,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"en acc {_num(base['en_accuracy'])}"),
              "rows": summarise(runs, cfg.arms), "comparisons": comparisons, "curves": mean_curves(runs, cfg.arms),
              "sweep": sweep, "runs": runs, "base": base, "stages_seconds": _stage_seconds(st.done),
-             "stages_wall_seconds": _wall_seconds(st.done, st.spans), "stage_rates": stage_rates(st.done, st.spans),
+             "stages_wall_seconds": _wall_seconds(st.done, st.spans),
+             "wall_seconds": _whole_wall_seconds(st.done, st.spans), "stage_rates": stage_rates(st.done, st.spans),
              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}
     atomic_write_json(out / "experiment.json", table)
     return out / "experiment.json"
@@ -346,18 +347,26 @@ def _wall_seconds(done: dict[str, Any], spans: dict[str, list[float]]) -> dict[s
             by_part.setdefault(_part(name), []).append(spans[name])
         else:
             missing.add(_part(name))
-    walls = {}
-    for key, intervals in by_part.items():
-        if key in missing:
-            continue
-        total, end = 0.0, None
-        for a, b in sorted(intervals):
-            if end is None or a > end:
-                total, end = total + (b - a), b
-            elif b > end:
-                total, end = total + (b - end), b
-        walls[key] = round(total, 1)
-    return walls
+    return {key: _union_seconds(intervals) for key, intervals in by_part.items() if key not in missing}
+
+
+def _whole_wall_seconds(done: dict[str, Any], spans: dict[str, list[float]]) -> float | None:
+    """Wall seconds the whole experiment spent running (the union of every stage's span, so parts run side by side
+    count once and the time between sessions not at all); None if a stage has no span (an older kolang ran it)."""
+    if not done or any(name not in spans for name in done):
+        return None
+    return _union_seconds([spans[name] for name in done])
+
+
+def _union_seconds(intervals: list[list[float]]) -> float:
+    """Length of the union of `intervals` ([start, end] each), rounded to 0.1 s."""
+    total, end = 0.0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total, end = total + (b - a), b
+        elif b > end:
+            total, end = total + (b - end), b
+    return round(total, 1)
 
 
 def _num(x: float | None) -> str:

@@ -170,6 +170,7 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     assert rates["timed"] == rates["stages"] == len(stages) - 2 and rates["one_core_s"] > 0  # organisms aside
     for part, wall in data["stages_wall_seconds"].items():
         assert abs(wall - data["stages_seconds"][part]) <= 0.2 * len(stages) + 0.5, part
+    assert abs(data["wall_seconds"] - sum(data["stages_seconds"].values())) <= 0.2 * len(stages) + 0.5
     assert all(p["organism_build_seconds"] > 0 and p["organism_threads"] >= 1 for p in points)  # from the cards
     comp = data["comparisons"]
     assert set(comp) == {"ko_neurons_early+rl_vs_rl_only", "ko_neurons_early+rl_accuracy_reward_vs_rl_only",

@@ -192,6 +192,16 @@ def test_a_parts_wall_time_counts_side_by_side_stages_once_and_leaves_out_a_part
     assert _wall_seconds(done, spans) == {"main": 120.0, "koko3 organism": 600.0, "koko3": 100.0}
 
 
+def test_the_whole_experiments_wall_time_is_the_union_of_its_stages_and_unknown_if_one_was_never_timed():
+    from kolang.pipeline.experiment import _whole_wall_seconds
+
+    done = {n: {} for n in ("discover", "rl_only/seed0", "sweep/koko3/organism", "sweep/koko3/rl_only/seed0")}
+    spans = {"discover": [0, 10], "rl_only/seed0": [10, 100], "sweep/koko3/organism": [5, 600],  # side by side
+             "sweep/koko3/rl_only/seed0": [5000, 5100]}  # in a later session: the gap does not count
+    assert _whole_wall_seconds(done, spans) == 700.0
+    assert _whole_wall_seconds({**done, "old": {}}, spans) is None and _whole_wall_seconds({}, {}) is None
+
+
 def test_stage_rates_time_each_kind_of_stage_and_estimate_the_whole():
     from kolang.pipeline.experiment import stage_rates
 
