@@ -44,7 +44,9 @@ def metrics(run):
 
 @pytest.mark.slow
 def test_ctrl_c_exits_130_with_a_resume_line_and_resumes_exactly(w, tmp_path, cli):
-    steps = 400  # long enough that the signal lands mid-run
+    # Far more steps than the signal needs (a run of ~17 ms a step): on loaded cores this process may wait seconds
+    # before it sees the first checkpoint and sends the signal, and a 400-step run could finish first.
+    steps = 20000
     full = tmp_path / "full"
     assert cli(*tune_argv(w, full, 12)).code == 0
     out = tmp_path / "run"
