@@ -164,7 +164,13 @@ def demo_seeds() -> str:
     """The demo's recipe under the experiment's seeds: whether the run of the demo's seed equals the committed demo,
     how far the tuned and RL rows move between seeds, and whether each rerun falls inside that range."""
     demo = read(DEMO)
-    mine = sorted((r for r in read(EXPERIMENT)["runs"] if r["arm"] == DEMO_ARM), key=lambda r: r["seed"])
+    exp = read(EXPERIMENT)
+    theirs = exp.get("organism") or {}
+    if theirs.get("sha256") != demo["organism"]["sha256"]:  # seeds of another organism say nothing of this demo
+        return (f"The committed experiment ran on another organism (v{theirs.get('version', '?')}) than this demo "
+                f"(v{demo['organism']['version']}), so its seeds are not shown beside it; rerun `kolang experiment` "
+                "and collect it.\n")
+    mine = sorted((r for r in exp["runs"] if r["arm"] == DEMO_ARM), key=lambda r: r["seed"])
     rows = {r["model"]: r for r in demo["evaluations"]}
     keys = (("ko_accuracy", "greedy"), ("ko_sampled_accuracy", "avg@4"), ("ko_sampled_korean_share", "Korean share"))
     same = [r for r in mine if r["seed"] == demo["config"]["seed"]]
@@ -194,6 +200,26 @@ def demo_seeds() -> str:
 SEED_CARDS = RESULTS / "organism"
 
 
+def _run_name(card: dict) -> str:
+    """`seed 0 at 2 threads (AVX512)`: how the organism-seeds block names one retraining."""
+    return f"seed {card['seed']} at {card['threads']} thread{'s' if card['threads'] != 1 else ''} ({card['cpu_capability']})"
+
+
+def _same_weights(cards: list[dict]) -> list[list[dict]]:
+    """Groups of two or more cards whose trained weights are bit-identical."""
+    groups: dict[str, list[dict]] = {}
+    for c in cards:
+        groups.setdefault(c["sha256"]["model.safetensors"], []).append(c)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _localised(kn: dict) -> bool:
+    """The card's Korean set raises ko->ko reasoning NLL at least 3x the most-hit other pair and above every random set."""
+    d, rnd = kn.get("delta_ablated") or {}, kn.get("delta_random") or []
+    return ("ko->ko" in d and d["ko->ko"] >= 3 * max(d["en->en"], d["ko->en"], 0.0)
+            and all(d["ko->ko"] > r["ko->ko"] for r in rnd))
+
+
 @renderer("organism-seeds")
 def organism_seeds() -> str:
     """The recipe retrained under several seeds: accuracy by level of each, and the largest spread."""
@@ -202,26 +228,38 @@ def organism_seeds() -> str:
         return "No retrained seeds are collected yet (`python scripts/readme.py --collect-seeds CACHE`).\n"
     keys = {"en_prompts_greedy": "en greedy", "ko_prompts_greedy": "ko greedy", "ko_prompts_t1": "ko T=1"}
     levels = sorted(cards[0]["measurements"]["en_prompts_greedy"]["accuracy_by_level"])
+    halves = ("times table", "hard")  # level 4's products: learnable, and beyond the organism
     rows, spread = [], {lv: 0.0 for lv in levels}
     for key, name in keys.items():
         for c in cards:
             m = c["measurements"][key]
-            rows.append([name, str(c["seed"]), str(c["threads"]), *[fmt(m["accuracy_by_level"][lv], 2) for lv in levels],
-                         fmt(m["korean_share"]), fmt(c["training"].get("train_seconds"), 0)])
+            rows.append([name, str(c["seed"]), str(c["threads"]), c["cpu_capability"],
+                         *[fmt(m["accuracy_by_level"][lv], 2) for lv in levels],
+                         *[fmt(m["accuracy_level4_by_product"][h], 2) for h in halves],
+                         fmt(m["korean_share"]), fmt(c["training"].get("train_seconds"), 0),
+                         fmt(c["training"]["build_seconds"] + c["training"]["measure_seconds"], 0)])
         for lv in levels:
             vals = [c["measurements"][key]["accuracy_by_level"][lv] for c in cards]
             spread[lv] = max(spread[lv], max(vals) - min(vals))
-    off = [lv for lv in levels if spread[lv] > 0.1]
+    # Two runs "within ±0.05 of each other": no level differs by more than 0.05 between any two of them.
+    off = [lv for lv in levels if spread[lv] > 0.05]
     out = (f"The recipe retrained from scratch, {len(cards)} runs: "
-           + ", ".join(f"seed {c['seed']} at {c['threads']} thread{'s' if c['threads'] != 1 else ''}" for c in cards)
-           + " (`kolang organism --train --seed N --threads T`; threads change the order of floating-point sums, "
-           "so the same seed at another thread count is another run). The largest difference between two runs, "
-           "over the three decodings, is " + ", ".join(f"{spread[lv]:.3f} at level {lv}" for lv in levels) + "; "
+           + ", ".join(_run_name(c) for c in cards)
+           + " (`kolang organism --train --seed N --threads T`; threads and vector kernels can change the order of "
+           "floating-point sums, so the same seed at another thread count, or on another CPU, can be another run; "
+           "`ATEN_CPU_CAPABILITY=avx2` makes this CPU sum as an AVX2-only one does). All are measured on one "
+           "held-out set. The largest difference between two runs, over the three decodings, is "
+           + ", ".join(f"{spread[lv]:.3f} at level {lv}" for lv in levels) + "; "
            + ("every level is within the ±0.05 the recipe aims for" if not off else
               ("level " if len(off) == 1 else "levels ") + ", ".join(off) + (" is" if len(off) == 1 else " are")
-              + " not within the ±0.05 the recipe aims for: the hardest level is still moving at the end of training")
-           + ":\n\n")
-    out += table(["prompts", "seed", "threads", *[f"level {lv}" for lv in levels], "Korean share", "train s"], rows)
+              + " not within the ±0.05 the recipe aims for")
+           + ". Level 4 is split by its product (times table; three-digit by two-digit):\n\n")
+    out += table(["prompts", "seed", "threads", "kernels", *[f"level {lv}" for lv in levels], "L4 times table",
+                  "L4 three-digit", "Korean share", "train s", "build + card s"], rows)
+    twins = _same_weights(cards)
+    if twins:
+        out += ("\nBit-identical weights (the same sha256 of `model.safetensors` in their cards): "
+                + "; ".join(" and ".join(_run_name(c) for c in group) for group in twins) + ".\n")
     # Each card's own Korean set (AP, found on its training problems), ablated: is Korean localised in every seed?
     abl = []
     for c in cards:
@@ -230,13 +268,16 @@ def organism_seeds() -> str:
         if "ko->ko" not in d:
             continue
         ratio = d["ko->ko"] / max(d["en->en"], d["ko->en"]) if max(d["en->en"], d["ko->en"]) > 0 else None
-        abl.append([str(c["seed"]), str(c["threads"]), str(k.get("neurons")), f"{d['ko->ko']:+.3f}", f"{d['en->en']:+.3f}",
+        abl.append([str(c["seed"]), str(c["threads"]), c["cpu_capability"], str(k.get("neurons")), f"{d['ko->ko']:+.3f}", f"{d['en->en']:+.3f}",
                     f"{d['ko->en']:+.3f}", f"{max(r['ko->ko'] for r in rnd):+.3f}" if rnd else "—",
                     "—" if ratio is None else f"{ratio:.1f}×"])
     if abl:
-        out += ("\nEach run's own Korean set ablated (the card's measure: reasoning NLL rise, nats a token): "
-                "localised where ko->ko rises at least 3× the most-hit other pair and above every random set:\n\n")
-        out += table(["seed", "threads", "neurons", "ko->ko", "en->en", "ko->en", "random, highest ko->ko", "ratio"], abl)
+        distinct = list({c["sha256"]["model.safetensors"]: c for c in cards}.values())  # bit-identical runs once
+        local = sum(1 for c in distinct if _localised(c.get("korean_neurons") or {}))
+        out += (f"\nEach run's own Korean set ablated (the card's measure: reasoning NLL rise, nats a token): "
+                f"localised where ko->ko rises at least 3× the most-hit other pair and above every random set, "
+                f"as in {local} of the {len(distinct)} distinct models:\n\n")
+        out += table(["seed", "threads", "kernels", "neurons", "ko->ko", "en->en", "ko->en", "random, highest ko->ko", "ratio"], abl)
     return out
 
 
@@ -417,7 +458,9 @@ def experiment_block(path: Path = EXPERIMENT) -> str:
     pairs (paired bootstrap over seeds and problems), one sentence a finding, the sweep, and how long each part took."""
     data = read(path)
     cfg = data["config"]
-    out = [data["title"] + ".\n\n"]
+    org = data.get("organism")
+    out = [(f"On organism v{org['version']} (seed {org['seed']}). " if org else
+            "On an organism the file does not name (an experiment.json older than the field). ") + data["title"] + ".\n\n"]
     cols = [("tuned_ko_accuracy", "ko greedy acc. after tuning"), ("ko_accuracy", "ko greedy acc."),
             ("ko_korean_share", "ko Korean share (greedy)"), ("en_accuracy", "en greedy acc."),
             ("final_iou", "set IoU after RL")]
@@ -544,12 +587,14 @@ def main() -> None:
         (BENCH / f"{name}.json").write_text(json.dumps(json.loads(line), indent=1) + "\n", encoding="utf-8")
     if args.collect_seeds:
         SEED_CARDS.mkdir(parents=True, exist_ok=True)
+        version = read(SHIPPED_CARD)["version"]
         for card in sorted(Path(args.collect_seeds).glob("organism-*/card.json")):
             data = read(card)
-            if data.get("size") != "full" or "-koko" in card.parent.name:  # the recipe's seeds, not the sweep's variants
+            # the recipe's seeds, not the sweep's variants nor another version's organisms
+            if data.get("size") != "full" or "-koko" in card.parent.name or data.get("version") != version:
                 continue
-            (SEED_CARDS / f"card-seed{data['seed']}-threads{data['threads']}.json").write_text(
-                json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            (SEED_CARDS / f"card-seed{data['seed']}-threads{data['threads']}-{data['cpu_capability'].lower()}.json"
+             ).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = README.read_text(encoding="utf-8")
     new = render(text)
     drawn = figures()

@@ -25,12 +25,14 @@ def test_the_demo_seeds_block_says_whether_the_demos_seed_reproduces_and_where_r
 
     keys = ("ko_accuracy", "ko_sampled_accuracy", "ko_sampled_korean_share")
     tuned, rl = dict.fromkeys(keys, 0.5), dict.fromkeys(keys, 0.8)
-    demo = {"config": {"seed": 1}, "evaluations": [{"model": "tuned", **tuned}, {"model": "rl", **rl}]}
+    organism = {"version": "6", "sha256": {"model.safetensors": "ab"}}
+    demo = {"config": {"seed": 1}, "organism": organism,
+            "evaluations": [{"model": "tuned", **tuned}, {"model": "rl", **rl}]}
     runs = [{"arm": readme_script.DEMO_ARM, "seed": s, **{f"tuned_{k}": 0.5 + d for k in keys},
              **{k: 0.8 + d for k in keys}} for s, d in ((0, -0.1), (1, 0.0), (2, 0.1))]
     runs.append({"arm": "rl_only", "seed": 1, **{k: 0.0 for k in keys}})  # another arm: not counted
     (tmp_path / "reruns").mkdir()
-    for path, data in ((tmp_path / "summary.json", demo), (tmp_path / "experiment.json", {"runs": runs}),
+    for path, data in ((tmp_path / "summary.json", demo), (tmp_path / "experiment.json", {"runs": runs, "organism": organism}),
                        (tmp_path / "reruns" / "other.json",
                         {"evaluations": [{"model": "tuned", **tuned}, {"model": "rl", **dict.fromkeys(keys, 0.95)}]})):
         path.write_text(json.dumps(data))
@@ -44,6 +46,10 @@ def test_the_demo_seeds_block_says_whether_the_demos_seed_reproduces_and_where_r
     demo["evaluations"][1]["ko_accuracy"] = 0.81  # the demo's seed no longer matches its experiment run
     (tmp_path / "summary.json").write_text(json.dumps(demo))
     assert "**differs** from the rows above" in readme_script.demo_seeds()
+    # an experiment run on other weights is not set beside the demo at all
+    (tmp_path / "experiment.json").write_text(json.dumps({"runs": runs, "organism": {"version": "5", "sha256": {}}}))
+    block = readme_script.demo_seeds()
+    assert "ran on another organism (v5) than this demo (v6)" in block and "|" not in block
 
 
 def test_the_sweep_figure_draws_each_point_with_its_interval_and_is_checked(readme_script):

@@ -15,7 +15,7 @@ from kolang.errors import ConfigError
 @app.command("organism")
 def organism(
     train: bool = typer.Option(False, "--train", help="Train the recipe from scratch into the cache and print its "
-                               "card beside the shipped one's (about 15 min on 2 CPU cores for the full size)."),
+                               "card beside the shipped one's (about 9 min on 2 CPU cores for the full size)."),
     size: str = typer.Option("full", "--size", help="full (the shipped organism) or micro (seconds, for tests)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the initialisation and the training order."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder for trained organisms (default: "
@@ -86,7 +86,7 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
 
     t = card.get("training", {})
     say(f"{card['size']} organism v{card['version']}: {card['parameters']:,} parameters, seed {card['seed']}, "
-        f"{card['threads']} threads, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
+        f"{card['threads']} threads{', ' + card['cpu_capability'] + ' kernels' if card.get('cpu_capability') else ''}, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
     meas = card.get("measurements", {})
     levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
     other = (shipped or {}).get("measurements", {})
@@ -104,6 +104,11 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
         if key in other:
             table.add_row("", "shipped", *figures(other[key]), style="dim")
     console.print(table)
+    halves = {key.replace("_prompts_", "/"): m["accuracy_level4_by_product"] for key, m in meas.items()
+              if m.get("accuracy_level4_by_product")}
+    if halves:  # level 4 = times-table products (learnable) and three-digit ones (beyond the organism)
+        say("level 4 by its product, times table / three-digit: " + "; ".join(
+            f"{k} {h.get('times table', float('nan')):.2f} / {h.get('hard', float('nan')):.2f}" for k, h in halves.items()))
     kn = card.get("korean_neurons")
     if kn:
         pairs = list(kn["reasoning_nll"])

@@ -6,9 +6,13 @@ the two texts say the same thing. Solutions are one sentence a step plus a fixed
 answer can be read back from any completion with `extract_answer`.
 
 Levels: 1 one step with small numbers; 2 one step adding to or subtracting from a two-digit
-number, or a times-table product; 3 two add/subtract steps on a two-digit number; 4 a product
-(usually two-digit) and then an addition or subtraction. Second operands stay single-digit so
-that the bundled model organism can learn every level within a few CPU minutes.
+number, or a times-table product; 3 two add/subtract steps on a two-digit number; 4 a product and
+then an addition or subtraction, the product a times-table one in half the problems and a
+three-digit by two-digit one in the other half (`HARD_PRODUCT`). Other second operands stay
+single-digit, so the bundled model organism learns levels 1-3 and the first half of level 4 fully
+within a few CPU minutes; the three-digit products, written in one step with no partial products,
+are beyond it, so its level-4 accuracy at convergence is about one half, set by the task rather
+than by how far training got.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from kolang.errors import ConfigError
 LANGS = ("ko", "en")
 LEVELS = (1, 2, 3, 4)
 OPS = ("add", "sub", "mul")
+# Operand ranges of level 4's hard products: 81,000 of them, each answered in one step (no partial products).
+# A 64-wide organism sees a few thousand in training and cannot compute them; a times-table product it can.
+HARD_PRODUCT = ((100, 999), (11, 99))
 
 # (Korean name, English name)
 NAMES = (("민수", "Minsu"), ("지훈", "Jihun"), ("서연", "Seoyeon"), ("하준", "Hajun"), ("유나", "Yuna"),
@@ -60,6 +67,12 @@ class Problem:
     def solution(self, lang: str) -> str:
         """The solution in `lang`: the step sentences joined by spaces."""
         return " ".join(self.steps[lang])
+
+
+def has_hard_product(p: Problem) -> bool:
+    """True for a level-4 problem whose product is one of `HARD_PRODUCT`'s (the half beyond the organism)."""
+    op, a, b, _ = p.ops[0]
+    return p.level == 4 and op == "mul" and a >= HARD_PRODUCT[0][0] and b >= HARD_PRODUCT[1][0]
 
 
 def _apply(op: str, a: int, b: int) -> int:
@@ -175,9 +188,12 @@ def _numbers(level: int, rng: random.Random) -> tuple[tuple[str, int, int, int],
         for _ in range(2):
             op = "add" if x < 12 else rng.choice(("add", "sub"))
             x = push(op, x, rng.randint(2, 9))
-    elif level == 4:  # a two-digit by one-digit product carried into one more step: the organism's hardest
-        x = push("mul", rng.randint(11, 99), rng.randint(2, 9))
-        push(rng.choice(("add", "sub")), x, rng.randint(2, 9))
+    elif level == 4:  # a product carried into one more step: half of them beyond the organism (`HARD_PRODUCT`)
+        if rng.random() < 0.5:
+            x = push("mul", rng.randint(2, 9), rng.randint(2, 9))
+        else:
+            x = push("mul", rng.randint(*HARD_PRODUCT[0]), rng.randint(*HARD_PRODUCT[1]))
+        push("add" if x < 12 else rng.choice(("add", "sub")), x, rng.randint(2, 9))
     else:
         raise ConfigError(f"level must be one of {LEVELS}, got {level}")
     return tuple(steps)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kolang.data.tasks import splits
+from kolang.data.tasks import generate, splits
 from kolang.errors import ConfigError
 
 # Bumped whenever the data, tokenizer or training recipe changes, so old caches are not reused.
-VERSION = "5"
+VERSION = "6"
+# The stream the held-out problems of every organism come from, whatever its seed.
+HELD_OUT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ class OrganismConfig:
     """Sequences a step; batches are built from sequences of similar length to avoid padding."""
     lr: float
     """Peak AdamW learning rate, reached after `warmup` steps and decayed by a cosine to lr/10. The full
-    size's difficulty comes from its hardest level (a two-digit by one-digit product and one more
-    step), not from a learning rate at the edge of learnability: levels 1-3 are learned fully."""
+    size's difficulty comes from its hardest level (half of whose products it cannot compute: `tasks.HARD_PRODUCT`),
+    not from a learning rate at the edge of learnability: everything else is learned fully."""
     warmup: int
     """Linear warm-up steps."""
     n_problems: int
@@ -84,10 +86,14 @@ class OrganismConfig:
         return asdict(self)
 
     def problems(self, seed: int, n_unseen: int = 0) -> dict[str, list[Any]]:
-        """The organism's word problems: `train` (what it is trained on), `eval` (held out, 4 x n_eval)
-        and `n_unseen` further problems it never saw (`unseen`), from `tasks.splits`."""
+        """The organism's word problems: `train` (what the organism of `seed` is trained on), then `eval` (held out,
+        4 x n_eval) and `n_unseen` further problems it never saw (`unseen`), both the same for every seed.
 
-        return splits(seed, self.n_problems, 4 * self.n_eval, 0, n_unseen=n_unseen)
+        Held-out problems lie outside every seed's training stream (`tasks.is_held_out`), so all seeds are measured
+        on one set: a difference between two seeds' cards is the models', not the draw of their problems.
+        """
+        held = splits(HELD_OUT_SEED, 0, 4 * self.n_eval, 0, n_unseen=n_unseen)
+        return {"train": generate(self.n_problems, seed, held_out=False), "eval": held["eval"], "unseen": held["unseen"]}
 
 
 SIZES = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from kolang.analysis.config import COMPLETIONS_FILE, ValidateConfig
 from kolang.analysis.intervals import linear_trend, mean_known, paired_difference
 from kolang.analysis.logit_lens import korean_prompts, logit_lens
@@ -21,9 +23,8 @@ from kolang.data.chat import format_prompt
 from kolang.io import atomic_write_json, read_jsonl
 from kolang.models import load_model
 from kolang.neurons.neuronset import NeuronSet
-from kolang.organism.cache import read_card
 from kolang.pipeline.config import DEMO_WRITES, DemoConfig
-from kolang.pipeline.organism import build
+from kolang.pipeline.organism import build, organism_summary
 from kolang.pipeline.stages import (
     Say,
     Stages,
@@ -94,16 +95,11 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
         say(("[green]PASSED" if c["passed"] else "[bold red]FAILED") + f" {c['check']}: {c['measured']}")
     atomic_write_json(out / "summary.json", {
         "organism": organism_summary(organism), "config": settings, "evaluations": rows, "checks": checks,
+        # the threads and vector kernels of the process that finished the run (others sum in another order)
+        "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "stages": {k: v.get("seconds") for k, v in st.done.items()}})
 
     return write_report(out, title="kolang demo — model organism")
-
-
-def organism_summary(path: str) -> dict[str, Any]:
-    """What the summary records of the organism the demo ran on (its card's version, size, seed and digests)."""
-    card = read_card(path)
-    return {"version": card.get("version"), "size": card.get("size"), "seed": card.get("seed"),
-            "parameters": card.get("parameters"), "sha256": card.get("sha256")}
 
 
 def demo_checks(out: Path, verdict: dict[str, Any] | None, seed: int) -> dict[str, dict[str, Any]]:

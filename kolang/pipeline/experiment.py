@@ -24,7 +24,7 @@ from kolang.organism.cache import read_card
 from kolang.organism.config import get_config
 from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, S5_COLUMNS,
                                     SWEEP_METHOD, ExperimentConfig)
-from kolang.pipeline.organism import build
+from kolang.pipeline.organism import build, organism_summary
 from kolang.pipeline.stages import (
     POLL_S,
     Claimed,
@@ -278,7 +278,8 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
                        f"ko acc {_num(base['ko_accuracy'])}, ko share {_num(base['ko_korean_share'])}, "
                        f"en acc {_num(base['en_accuracy'])}"),
              "rows": summarise(runs, cfg.arms), "comparisons": comparisons, "curves": mean_curves(runs, cfg.arms),
-             "sweep": sweep, "runs": runs, "base": base, "stages_seconds": _stage_seconds(st.done),
+             "sweep": sweep, "runs": runs, "base": base, "organism": organism_summary(main.prepared()[0]),
+             "stages_seconds": _stage_seconds(st.done),
              "stages_wall_seconds": _wall_seconds(st.done, st.spans),
              "wall_seconds": _whole_wall_seconds(st.done, st.spans), "stage_rates": stage_rates(st.done, st.spans),
              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}}

@@ -18,14 +18,14 @@ import torch
 from kolang.analysis.config import EvalConfig
 from kolang.analysis.evaluate import evaluate_model, problem_records, reasoning_nll
 from kolang.analysis.interventions import measure_interventions, moved_language
-from kolang.data.tasks import discovery_records
+from kolang.data.tasks import discovery_records, has_hard_product
 from kolang.errors import ConfigError, KolangNote
 from kolang.io import atomic_dir, atomic_write_json, exclusive, holds_only
 from kolang.models import MODEL_FILES, load_model, set_threads
 from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.neurons.intervene import ablate
-from kolang.organism.cache import digests, is_valid, organism_dir, shipped_dir, train_weights
+from kolang.organism.cache import digests, is_valid, organism_dir, read_card, shipped_dir, train_weights
 from kolang.organism.config import VERSION, OrganismConfig, get_config, ships
 from kolang.organism.train import Progress
 
@@ -86,6 +86,9 @@ def _train_and_measure(cfg: OrganismConfig, out: Path, seed: int, progress: Prog
         "size": cfg.size,
         "seed": seed,
         "threads": torch.get_num_threads(),
+        # The vector kernels torch ran (AVX512, AVX2 …, or ATEN_CPU_CAPABILITY's choice): another set sums in
+        # another order, as another CPU does, so a retrained organism differs by them too.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "parameters": info["parameters"],
         "config": cfg.to_dict(),
         "data_mix": info["data_mix"],
@@ -101,10 +104,12 @@ def measure_card(model, tokenizer, problems, cfg: OrganismConfig, seed: int = 0,
                  progress: Progress | None = None) -> dict[str, Any]:
     """Held-out accuracy (overall and by level) and Korean share of the thought, each with a bootstrap 95%
     interval over problems: English and Korean prompts greedy, and Korean prompts sampled at temperature 1
-    (avg@4, no nucleus cut: the distribution RL samples from)."""
+    (avg@4, no nucleus cut: the distribution RL samples from). Level 4 is also split by its kind of product."""
     ecfg = EvalConfig(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=cfg.eval_new_tokens, batch_size=256,
                       seed=seed, bootstrap=1000)
-    records = problem_records(problems, "en") + problem_records(problems, "ko")
+    # Level 4's two halves apart ("subject"): the times-table products it learns, the three-digit ones it cannot.
+    records = [{**r, "subject": "hard" if has_hard_product(p) else "times table"} if p.level == 4 else r
+               for lang in ("en", "ko") for r, p in zip(problem_records(problems, lang), problems)]
     shown = None if progress is None else (lambda done, total: progress("evaluate", done, total))
     sets = evaluate_model(model, tokenizer, records, ecfg, progress=shown)["sets"]
 
@@ -116,6 +121,8 @@ def measure_card(model, tokenizer, problems, cfg: OrganismConfig, seed: int = 0,
                 "accuracy_by_level": {lv: round(g[mode]["accuracy"]["value"], 4) for lv, g in levels.items()},
                 "accuracy_by_level_interval": {lv: [round(g[mode]["accuracy"]["low"], 4),
                                                     round(g[mode]["accuracy"]["high"], 4)] for lv, g in levels.items()},
+                "accuracy_level4_by_product": {k: round(g[mode]["accuracy"]["value"], 4)
+                                               for k, g in s.get("by_subject", {}).items()},
                 "korean_share": round(share["value"] or 0.0, 4),
                 "korean_share_interval": [round(share["low"] or 0.0, 4), round(share["high"] or 0.0, 4)],
                 "n": s["n"], **({"samples": ecfg.samples, "temperature": ecfg.temperature} if mode == "sampled" else {})}
@@ -159,6 +166,14 @@ def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, se
             "reasoning_nll": {k: round(v, 4) for k, v in base.items()},
             "delta_ablated": {k: round(hit[k] - base[k], 4) for k in base},
             "delta_random": [{k: round(r[k] - base[k], 4) for k in base} for r in randoms]}
+
+
+def organism_summary(path: str | Path) -> dict[str, Any]:
+    """What a run's summary records of the organism it ran on (its card's version, size, seed and digests), so
+    results from two runs are compared only when they started from the same weights."""
+    card = read_card(path)
+    return {"version": card.get("version"), "size": card.get("size"), "seed": card.get("seed"),
+            "parameters": card.get("parameters"), "sha256": card.get("sha256")}
 
 
 def load(size: str = "full", cache_dir: str | Path | None = None, seed: int = 0, device: str | None = None,

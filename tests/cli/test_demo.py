@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from kolang.cli import main
 from kolang.pipeline.experiment import curve, mean_curves, summarise
@@ -26,6 +27,7 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["checks"]) == {"validation", "rl_learns", "rl_not_worse"}
     assert [r["model"] for r in summary["evaluations"]] == ["base", "tuned", "rl"]
+    assert summary["threads"] >= 1 and summary["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     for row in summary["evaluations"]:  # each rate with its interval around it
         for key in ("ko_accuracy", "ko_sampled_accuracy", "en_sampled_accuracy"):
             low, high = row[f"{key}_ci"]
@@ -53,8 +55,10 @@ def test_rl_prompts_are_problems_the_organism_never_trained_on():
     cfg = DemoConfig(size="micro")
     held, train, unseen = task_splits(cfg, seed=3, n_unseen=200)
     ocfg = get_config("micro")
-    own = splits(3, ocfg.n_problems, 4 * ocfg.n_eval, 0)  # exactly what the organism is built from
+    own = ocfg.problems(3)  # exactly what the organism is built from
     assert train == own["train"] and held == own["eval"][: cfg.eval_problems]
+    assert train == splits(3, ocfg.n_problems, 0, 0)["train"]  # its seed's training stream
+    assert held == ocfg.problems(0)["eval"][: cfg.eval_problems]  # one held-out set for every seed
     assert len(unseen) == 200 and not {p.id for p in unseen} & {p.id for p in own["train"] + own["eval"]}
 
 
@@ -143,6 +147,8 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
     main(argv)
     data = json.loads((out / "experiment.json").read_text())
     stages = json.loads((out / "stages.json").read_text())["done"]
+    # the organism the main arms started from, named by its card's digests
+    assert data["organism"]["sha256"] == json.loads((micro_organism / "card.json").read_text())["sha256"]
     # the two Korean-neuron arms differ only in RL: one tuned model a seed
     assert [k for k in stages if k.startswith("tune/")] == ["tune/neurons_early_consistent/seed0",
                                                             "tune/neurons_early_consistent/seed1"]

@@ -88,7 +88,7 @@ def test_sigterm_removes_the_half_trained_organism_and_exits_143(tmp_path):
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1].startswith("kolang: terminated") and "Traceback" not in err, err
     assert [p.name for p in cache.iterdir()] == [".locks"], "a terminated training left files in the cache"
-    assert [p.name for p in (cache / ".locks").iterdir()] == ["organism-5-micro-seed5.lock"]  # empty, kept
+    assert [p.name for p in (cache / ".locks").iterdir()] == ["organism-6-micro-seed5.lock"]  # empty, kept
 
 
 def test_resume_removes_what_a_killed_checkpoint_write_left(w, tmp_path, cli):

@@ -10,7 +10,7 @@ import pytest
 
 from kolang.data import tasks
 from kolang.data.io import read_records
-from kolang.data.tasks import answer_line, extract_answer, generate, render_step, splits
+from kolang.data.tasks import answer_line, extract_answer, generate, has_hard_product, render_step, splits
 
 COUNTER_WORDS = "개|자루|권|마리|장|대|송이"
 
@@ -62,8 +62,16 @@ def test_levels(problems):
             assert len(p.ops) == 2
         if p.level == 4:
             assert p.ops[0][0] == "mul" and p.ops[1][0] in ("add", "sub")
+            (lo_a, hi_a), (lo_b, hi_b) = tasks.HARD_PRODUCT
+            _, a, b, _ = p.ops[0]
+            assert has_hard_product(p) == (lo_a <= a <= hi_a and lo_b <= b <= hi_b)
+            assert has_hard_product(p) or (a <= 9 and b <= 9)  # else a times-table product
         if p.level >= 2:
-            assert max(b for _, _, b, _ in p.ops) <= 9 and max(a for _, a, _, _ in p.ops) >= 2
+            bs = [b for _, _, b, _ in p.ops[1 if has_hard_product(p) else 0:]]
+            assert max(bs) <= 9 and max(a for _, a, _, _ in p.ops) >= 2
+    hard = [has_hard_product(p) for p in problems if p.level == 4]
+    assert 0.3 < sum(hard) / len(hard) < 0.7  # level 4: half and half
+    assert not any(has_hard_product(p) for p in problems if p.level != 4)
 
 
 def test_korean_particles_are_right(problems):

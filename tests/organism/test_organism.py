@@ -26,6 +26,9 @@ def test_micro_organism_saved_and_reloads(micro_organism):
     for m in meas.values():
         assert 0.0 <= m["accuracy"] <= 1.0 and set(m["accuracy_by_level"]) == {"1", "2", "3", "4"}
         assert 0.0 <= m["korean_share"] <= 1.0
+        # level 4 apart by its kind of product (the held-out set holds both)
+        assert set(m["accuracy_level4_by_product"]) == {"times table", "hard"}
+    assert card["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     kn = card["korean_neurons"]  # the Korean set, ablated against layer-matched random sets
     assert kn["neurons"] > 0 and sum(kn["per_layer"].values()) == kn["neurons"]
     assert set(kn["reasoning_nll"]) == set(kn["delta_ablated"]) == {"ko->ko", "en->en", "ko->en"}
@@ -125,8 +128,8 @@ def test_ko_ko_variant_moves_only_korean_questions_to_korean_reasoning():
     for bad in (-0.01, 0.51, float("nan")):
         with pytest.raises(ConfigError, match="a Korean->Korean share must lie in"):
             get_config("full", bad)
-    assert organism_dir("full", "/c", 2, 0.03).name == "organism-5-koko3-seed2"
-    assert organism_dir("micro", "/c", 0, 0.0).name == "organism-5-micro-koko0"  # micro's recipe has 0.12
+    assert organism_dir("full", "/c", 2, 0.03).name == "organism-6-koko3-seed2"
+    assert organism_dir("micro", "/c", 0, 0.0).name == "organism-6-micro-koko0"  # micro's recipe has 0.12
     assert organism_dir("full", "/c", 0, 0.0) == organism_dir("full", "/c", 0)
     # the pairings come from one stream: the variant turns ~12% of the problems' Korean->English into Korean->Korean
     tok = byte_tokenizer()

@@ -30,6 +30,18 @@ def test_shipped_files_match_their_card_and_the_recipe():
     assert abs(meas["ko_prompts_greedy"]["accuracy"] - meas["en_prompts_greedy"]["accuracy"]) <= 0.05
     assert meas["ko_prompts_greedy"]["korean_share"] <= 0.01 and meas["ko_prompts_t1"]["korean_share"] <= 0.03
     assert card["config"]["num_layers"] >= 6
+    # Trained to convergence: levels 1-3 and level 4's times-table half learned, level 4 mid-range because its
+    # three-digit half is beyond the organism (the task, not where training stopped, sets it).
+    for m in meas.values():
+        assert min(m["accuracy_by_level"][lv] for lv in ("1", "2", "3")) >= 0.9
+        assert 0.3 < m["accuracy_by_level"]["4"] < 0.7
+        assert m["accuracy_level4_by_product"]["times table"] >= 0.9 and m["accuracy_level4_by_product"]["hard"] <= 0.1
+    # Its Korean neurons are localised: ablated, they raise Korean reasoning NLL 3x the most-hit other pair, and
+    # more than every layer-matched random set.
+    kn = card["korean_neurons"]
+    d = kn["delta_ablated"]
+    assert d["ko->ko"] >= 3 * max(d["en->en"], d["ko->en"], 0.0)
+    assert all(d["ko->ko"] > r["ko->ko"] for r in kn["delta_random"]) and len(kn["delta_random"]) >= 3
 
 
 def test_a_changed_shipped_file_is_refused(tmp_path, monkeypatch):
