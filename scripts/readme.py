@@ -91,13 +91,21 @@ def organism_card() -> str:
     out = (f"Shipped organism v{card['version']} (seed {card['seed']}, {card['parameters']:,} parameters), "
            f"{n} held-out problems a prompt language, {n // len(levels)} a level; 95% bootstrap intervals:\n\n")
     out += table(["prompts", "accuracy", *[f"level {lv}" for lv in levels], "Korean share of the reasoning"], rows)
+    out += ("\nLevel 4 by its product, times table / three-digit by two-digit: " + "; ".join(
+        f"{names.get(k, k)} {fmt(m['accuracy_level4_by_product']['times table'], 2)} / "
+        f"{fmt(m['accuracy_level4_by_product']['hard'], 2)}" for k, m in meas.items()) + ".\n")
     kn = card["korean_neurons"]
-    pairs = list(kn["reasoning_nll"])
-    krows = [["none (NLL, nats/token)", *[fmt(kn["reasoning_nll"][k]) for k in pairs]],
-             [f"its {kn['neurons']} Korean neurons ({kn['method']})", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs]]]
-    krows += [[f"random set {i}", *[f"{r[k]:+.3f}" for k in pairs]] for i, r in enumerate(kn["delta_random"])]
-    out += "\nReasoning NLL (question language -> reasoning language) and its rise under ablation:\n\n"
-    out += table(["ablated", *pairs], krows)
+    pairs, drills = list(kn["reasoning_nll"]), sorted(kn["drill_nll"], reverse=True)  # Korean first
+    krows = [["none (NLL, nats/token)", *[fmt(kn["reasoning_nll"][k]) for k in pairs],
+              *[fmt(kn["drill_nll"][k]) for k in drills]],
+             [f"its {kn['neurons']} Korean neurons ({kn['method']})", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs],
+              *[f"{kn['delta_ablated_drills'][k]:+.3f}" for k in drills]]]
+    krows += [[f"random set {i}", *[f"{r[k]:+.3f}" for k in pairs], *[f"{d[k]:+.3f}" for k in drills]]
+              for i, (r, d) in enumerate(zip(kn["delta_random"], kn["delta_random_drills"]))]
+    out += ("\nReasoning NLL (question language -> reasoning language; the organism never wrote Korean reasoning) "
+            "and the NLL of arithmetic drills in each language (text it was trained to write in both), and their "
+            "rise under ablation:\n\n")
+    out += table(["ablated", *pairs, *drills], krows)
     iv = kn.get("interventions")
     if iv:
         rows = [[name, *[interval(modes[mode][q], 2) for mode in ("greedy", "sampled") for q in ("accuracy", "target_share")]]
@@ -213,11 +221,15 @@ def _same_weights(cards: list[dict]) -> list[list[dict]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _localised(kn: dict) -> bool:
-    """The card's Korean set raises ko->ko reasoning NLL at least 3x the most-hit other pair and above every random set."""
-    d, rnd = kn.get("delta_ablated") or {}, kn.get("delta_random") or []
-    return ("ko->ko" in d and d["ko->ko"] >= 3 * max(d["en->en"], d["ko->en"], 0.0)
-            and all(d["ko->ko"] > r["ko->ko"] for r in rnd))
+def _localised(delta: dict, randoms: list[dict], target: str) -> bool:
+    """Ablating the set raises the `target` NLL at least 3x every other figure of `delta` and above every random set."""
+    others = max([v for k, v in delta.items() if k != target] + [0.0])
+    return delta[target] >= 3 * others and all(delta[target] > r[target] for r in randoms)
+
+
+def _ratio(target: float, other: float) -> str:
+    """`6.4×`, or an em dash where the other figure did not rise."""
+    return f"{target / other:.1f}×" if other > 0 else "—"
 
 
 @renderer("organism-seeds")
@@ -263,21 +275,24 @@ def organism_seeds() -> str:
     # Each card's own Korean set (AP, found on its training problems), ablated: is Korean localised in every seed?
     abl = []
     for c in cards:
-        k = c.get("korean_neurons") or {}
-        d, rnd = k.get("delta_ablated") or {}, k.get("delta_random") or []
-        if "ko->ko" not in d:
-            continue
-        ratio = d["ko->ko"] / max(d["en->en"], d["ko->en"]) if max(d["en->en"], d["ko->en"]) > 0 else None
-        abl.append([str(c["seed"]), str(c["threads"]), c["cpu_capability"], str(k.get("neurons")), f"{d['ko->ko']:+.3f}", f"{d['en->en']:+.3f}",
-                    f"{d['ko->en']:+.3f}", f"{max(r['ko->ko'] for r in rnd):+.3f}" if rnd else "—",
-                    "—" if ratio is None else f"{ratio:.1f}×"])
-    if abl:
-        distinct = list({c["sha256"]["model.safetensors"]: c for c in cards}.values())  # bit-identical runs once
-        local = sum(1 for c in distinct if _localised(c.get("korean_neurons") or {}))
-        out += (f"\nEach run's own Korean set ablated (the card's measure: reasoning NLL rise, nats a token): "
-                f"localised where ko->ko rises at least 3× the most-hit other pair and above every random set, "
-                f"as in {local} of the {len(distinct)} distinct models:\n\n")
-        out += table(["seed", "threads", "kernels", "neurons", "ko->ko", "en->en", "ko->en", "random, highest ko->ko", "ratio"], abl)
+        k = c["korean_neurons"]
+        d, rnd, dd, drnd = k["delta_ablated"], k["delta_random"], k["delta_ablated_drills"], k["delta_random_drills"]
+        abl.append([str(c["seed"]), str(c["threads"]), c["cpu_capability"], str(k["neurons"]),
+                    f"{d['ko->ko']:+.3f}", f"{max(d['en->en'], d['ko->en']):+.3f}",
+                    f"{max(r['ko->ko'] for r in rnd):+.3f}", _ratio(d["ko->ko"], max(d["en->en"], d["ko->en"])),
+                    f"{dd['drill-ko']:+.3f}", f"{dd['drill-en']:+.3f}", f"{max(r['drill-ko'] for r in drnd):+.3f}",
+                    _ratio(dd["drill-ko"], dd["drill-en"])])
+    distinct = list({c["sha256"]["model.safetensors"]: c for c in cards}.values())  # bit-identical runs once
+    kns = [c["korean_neurons"] for c in distinct]
+    reasoning = sum(_localised(k["delta_ablated"], k["delta_random"], "ko->ko") for k in kns)
+    drilled = sum(_localised(k["delta_ablated_drills"], k["delta_random_drills"], "drill-ko") for k in kns)
+    out += (f"\nEach run's own Korean set ablated, the NLL rise in nats a token: of Korean reasoning after a Korean "
+            f"question (ko->ko, the card's and the demo's measure; the organism never wrote it) against the most-hit "
+            f"English pair, and of Korean drills against English ones (text it was trained to write in both). "
+            f"Localised where the Korean figure rises at least 3× the English one and above every random set: by "
+            f"reasoning in {reasoning} of the {len(distinct)} distinct models, by drills in {drilled} of them:\n\n")
+    out += table(["seed", "threads", "kernels", "neurons", "ko->ko", "English, most hit", "random, highest ko->ko",
+                  "ratio", "drills ko", "drills en", "random, highest drills ko", "ratio"], abl)
     return out
 
 

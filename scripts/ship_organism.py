@@ -13,11 +13,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from kolang.io import atomic_dir, atomic_write_json, holds_only
-from kolang.models import MODEL_FILES, load_model, set_threads
-from kolang.organism.cache import SHIPPED, digests, is_valid, organism_dir, read_card
-from kolang.organism.config import get_config
-from kolang.pipeline.organism import korean_neuron_effect
+from kolang.io import atomic_dir, holds_only
+from kolang.models import MODEL_FILES, set_threads
+from kolang.organism.cache import SHIPPED, is_valid, organism_dir
+from kolang.pipeline.organism import remeasure_neurons
 
 
 def main() -> None:
@@ -33,12 +32,7 @@ def main() -> None:
         for f in source.iterdir():
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
-        card = read_card(tmp)
-        model, tok = load_model(tmp)
-        sp = get_config("full").problems(card["seed"])
-        card["korean_neurons"] = korean_neuron_effect(model, tok, sp["train"][:300], sp["eval"], card["seed"])
-        card["sha256"] = digests(tmp)
-        atomic_write_json(tmp / "card.json", card)
+        remeasure_neurons(tmp)
     print(f"shipped {source} -> {SHIPPED}")
 
 

@@ -86,7 +86,9 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
 
     t = card.get("training", {})
     say(f"{card['size']} organism v{card['version']}: {card['parameters']:,} parameters, seed {card['seed']}, "
-        f"{card['threads']} threads{', ' + card['cpu_capability'] + ' kernels' if card.get('cpu_capability') else ''}, trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
+        f"{card['threads']} thread{'s' if card['threads'] != 1 else ''}"
+        f"{', ' + card['cpu_capability'] + ' kernels' if card.get('cpu_capability') else ''}, "
+        f"trained {t.get('train_seconds', '?')} s (loss {t.get('final_loss', '?')})")
     meas = card.get("measurements", {})
     levels = sorted({lv for m in meas.values() for lv in m["accuracy_by_level"]})
     other = (shipped or {}).get("measurements", {})
@@ -111,14 +113,18 @@ def print_card(card: dict, shipped: dict | None = None) -> None:
             f"{k} {h.get('times table', float('nan')):.2f} / {h.get('hard', float('nan')):.2f}" for k, h in halves.items()))
     kn = card.get("korean_neurons")
     if kn:
-        pairs = list(kn["reasoning_nll"])
-        table = Table(title=f"reasoning NLL rise when ablating its {kn['neurons']} Korean neurons ({kn['method']})")
-        for col in ["ablated", *pairs]:
+        pairs, drills = list(kn["reasoning_nll"]), sorted(kn.get("drill_nll", {}), reverse=True)  # Korean first
+        table = Table(title=f"reasoning and drill NLL rise when ablating its {kn['neurons']} Korean neurons "
+                            f"({kn['method']})")
+        for col in ["ablated", *pairs, *drills]:
             table.add_column(col, justify="right", no_wrap=True)
-        table.add_row("none (NLL)", *[f"{kn['reasoning_nll'][k]:.3f}" for k in pairs])
-        table.add_row("Korean set", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs])
+        table.add_row("none (NLL)", *[f"{kn['reasoning_nll'][k]:.3f}" for k in pairs],
+                      *[f"{kn['drill_nll'][k]:.3f}" for k in drills])
+        table.add_row("Korean set", *[f"{kn['delta_ablated'][k]:+.3f}" for k in pairs],
+                      *[f"{kn['delta_ablated_drills'][k]:+.3f}" for k in drills])
         for i, r in enumerate(kn["delta_random"]):
-            table.add_row(f"random {i}", *[f"{r[k]:+.3f}" for k in pairs])
+            d = kn["delta_random_drills"][i] if drills else {}
+            table.add_row(f"random {i}", *[f"{r[k]:+.3f}" for k in pairs], *[f"{d[k]:+.3f}" for k in drills])
         console.print(table)
         moved = (kn.get("interventions") or {}).get("moved_language")
         if moved is not None:

@@ -46,11 +46,20 @@ def build_examples(problems: list[Problem], mix: Mix, tokenizer, seed: int,
         out.append(Example("", " ".join(s[lang] for s in chunk) + "<|endoftext|>", f"text-{lang}"))
     for i in range(int(round(mix.drills * len(problems)))):
         lang = "ko" if rng.random() < mix.drills_ko else "en"
-        # The steps of random training problems, so drills follow the levels' own distribution.
-        facts = [s for p in rng.sample(problems, facts_per_drill) for s in p.ops][:facts_per_drill]
-        out.append(Example("", " ".join(render_step(lang, *f) for f in facts) + "<|endoftext|>", f"drill-{lang}"))
+        out.append(Example("", drill_text(drill_facts(problems, rng, facts_per_drill), lang), f"drill-{lang}"))
     rng.shuffle(out)
     return out
+
+
+def drill_facts(problems: list[Problem], rng: random.Random, n: int = 6) -> list[tuple[str, int, int, int]]:
+    """`n` solution steps (op, a, b, result) of random problems, so drills follow the levels' own distribution."""
+    return [s for p in rng.sample(problems, n) for s in p.ops][:n]
+
+
+def drill_text(facts: list[tuple[str, int, int, int]], lang: str) -> str:
+    """A plain-text drill as the organism is trained on it: the facts' solution sentences in `lang`, then the
+    end-of-text token."""
+    return " ".join(render_step(lang, *f) for f in facts) + "<|endoftext|>"
 
 
 def corpus_texts(problems: list[Problem], n_sentences: int, seed: int) -> list[str]:

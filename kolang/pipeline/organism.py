@@ -8,6 +8,7 @@ discovery, interventions and evaluation, so it lives here, above the stages.
 
 from __future__ import annotations
 
+import random
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +19,8 @@ import torch
 from kolang.analysis.config import EvalConfig
 from kolang.analysis.evaluate import evaluate_model, problem_records, reasoning_nll
 from kolang.analysis.interventions import measure_interventions, moved_language
-from kolang.data.tasks import discovery_records, has_hard_product
+from kolang.analysis.validate import nll_by_language
+from kolang.data.tasks import LANGS, discovery_records, has_hard_product
 from kolang.errors import ConfigError, KolangNote
 from kolang.io import atomic_dir, atomic_write_json, exclusive, holds_only
 from kolang.models import MODEL_FILES, load_model, set_threads
@@ -26,7 +28,8 @@ from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.neurons.intervene import ablate
 from kolang.organism.cache import digests, is_valid, organism_dir, read_card, shipped_dir, train_weights
-from kolang.organism.config import VERSION, OrganismConfig, get_config, ships
+from kolang.organism.config import VERSION, OrganismConfig, get_config, ships, with_ko_ko
+from kolang.organism.corpus import drill_facts, drill_text
 from kolang.organism.train import Progress
 
 # Reasoning NLL is measured for these (question language, reasoning language) pairs.
@@ -79,7 +82,7 @@ def _train_and_measure(cfg: OrganismConfig, out: Path, seed: int, progress: Prog
     sp = cfg.problems(seed)
     t0 = time.perf_counter()
     measured = measure_card(model, tok, sp["eval"], cfg, seed, progress)
-    neurons = korean_neuron_effect(model, tok, sp["train"][:300], sp["eval"], seed)
+    neurons = card_neurons(model, tok, sp, seed)
     card = {
         "name": "kolang model organism",
         "version": VERSION,
@@ -132,12 +135,14 @@ def measure_card(model, tokenizer, problems, cfg: OrganismConfig, seed: int = 0,
 
 
 def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, seed: int = 0, n_random: int = 3,
-                         method: str = "ap", top_fraction: float = 0.05, n_interventions: int = 100) -> dict[str, Any]:
+                         method: str = "ap", top_fraction: float = 0.05, n_interventions: int = 100,
+                         n_drills: int = 200) -> dict[str, Any]:
     """Find the Korean neurons on `discovery_problems` (texts in both languages) and ablate them.
 
     Reports the reasoning NLL of `eval_problems` for each pair of `NLL_PAIRS` with nothing ablated,
     and its rise with the set ablated and with `n_random` layer-matched random sets ablated: the
-    set should hurt Korean reasoning clearly more than English, and more than the random sets. Then
+    set should hurt Korean reasoning clearly more than English, and more than the random sets; the
+    same for `n_drills` drills a language built from the steps of `eval_problems`. Then
     each of `INTERVENTIONS` on the set, over the first `n_interventions` problems asked in Korean:
     accuracy and Korean share of the reasoning, greedy and sampled, with intervals, and which
     interventions move the language outside the unedited model's interval.
@@ -146,8 +151,16 @@ def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, se
     ns = discover(model, tokenizer, [r["text"] for r in recs], [r["lang"] for r in recs],
                   DiscoverConfig(method=method, top_fraction=top_fraction))
 
+    # Drills: text the organism was trained to write in both languages (the same facts in each), unlike Korean
+    # reasoning after a question, which it never wrote (about 3 nats a token) and which any edit moves either way.
+    rng = random.Random(0)
+    facts = [drill_facts(eval_problems, rng, min(6, len(eval_problems))) for _ in range(n_drills)]
+    drills, drill_langs = [drill_text(f, lang) for f in facts for lang in LANGS], [lang for _ in facts for lang in LANGS]
+
     def nlls() -> dict[str, float]:
-        return {f"{q}->{r}": reasoning_nll(model, tokenizer, eval_problems, q, r) for q, r in NLL_PAIRS}
+        out = {f"{q}->{r}": reasoning_nll(model, tokenizer, eval_problems, q, r) for q, r in NLL_PAIRS}
+        by_lang = nll_by_language(model, tokenizer, drills, drill_langs) if n_drills else {}
+        return {**out, **{f"drill-{lang}": v["nll"] for lang, v in by_lang.items()}}
 
     base = nlls()
     with ablate(model, ns):
@@ -156,6 +169,8 @@ def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, se
     for k in range(n_random):
         with ablate(model, ns.random_matched(seed=seed + k)):
             randoms.append(nlls())
+    pairs = [f"{q}->{r}" for q, r in NLL_PAIRS]
+    dkeys = [k for k in base if k.startswith("drill-")]
     moved: dict[str, Any] = {}
     if n_interventions:
         ecfg = EvalConfig(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=64, batch_size=256, seed=seed)
@@ -163,9 +178,29 @@ def korean_neuron_effect(model, tokenizer, discovery_problems, eval_problems, se
         moved["moved_language"] = {mode: moved_language(moved, mode) for mode in ("greedy", "sampled")}
     return {"method": method, "top_fraction": top_fraction, "neurons": len(ns), "interventions": moved,
             "per_layer": {str(k): v for k, v in ns.counts().items()},
-            "reasoning_nll": {k: round(v, 4) for k, v in base.items()},
-            "delta_ablated": {k: round(hit[k] - base[k], 4) for k in base},
-            "delta_random": [{k: round(r[k] - base[k], 4) for k in base} for r in randoms]}
+            "reasoning_nll": {k: round(base[k], 4) for k in pairs},
+            "delta_ablated": {k: round(hit[k] - base[k], 4) for k in pairs},
+            "delta_random": [{k: round(r[k] - base[k], 4) for k in pairs} for r in randoms],
+            "drill_nll": {k: round(base[k], 4) for k in dkeys},
+            "delta_ablated_drills": {k: round(hit[k] - base[k], 4) for k in dkeys},
+            "delta_random_drills": [{k: round(r[k] - base[k], 4) for k in dkeys} for r in randoms]}
+
+
+def card_neurons(model, tokenizer, problems: dict[str, list[Any]], seed: int) -> dict[str, Any]:
+    """The card's `korean_neurons`: `korean_neuron_effect` with the set found on the first 300 of the organism's
+    training problems and measured on its held-out ones (`problems` is `OrganismConfig.problems(seed)`)."""
+    return korean_neuron_effect(model, tokenizer, problems["train"][:300], problems["eval"], seed)
+
+
+def remeasure_neurons(path: str | Path) -> dict[str, Any]:
+    """Measure the `korean_neurons` of the organism card in `path` again with this code and write the card back
+    (atomically); the weights, and the digests the card holds of them, stay as they are. Returns the card."""
+    card = read_card(path)
+    model, tok = load_model(path)
+    cfg = with_ko_ko(get_config(card["size"]), card["config"]["mix"]["ko_ko"])
+    card["korean_neurons"] = card_neurons(model, tok, cfg.problems(card["seed"]), card["seed"])
+    atomic_write_json(Path(path) / "card.json", card)
+    return card
 
 
 def organism_summary(path: str | Path) -> dict[str, Any]:

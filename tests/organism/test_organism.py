@@ -33,6 +33,9 @@ def test_micro_organism_saved_and_reloads(micro_organism):
     assert kn["neurons"] > 0 and sum(kn["per_layer"].values()) == kn["neurons"]
     assert set(kn["reasoning_nll"]) == set(kn["delta_ablated"]) == {"ko->ko", "en->en", "ko->en"}
     assert len(kn["delta_random"]) == 3 and all(v > 0 for v in kn["reasoning_nll"].values())
+    # the same on drills in each language, the text the organism was trained to write
+    assert set(kn["drill_nll"]) == set(kn["delta_ablated_drills"]) == {"drill-ko", "drill-en"}
+    assert len(kn["delta_random_drills"]) == 3 and all(v > 0 for v in kn["drill_nll"].values())
     tok_cfg = json.loads((d / "tokenizer_config.json").read_text())
     assert tok_cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
 
@@ -160,3 +163,19 @@ def test_card_beside_the_shipped_one_fits_80_columns(capsys):
     table = [ln for ln in lines if ln.startswith(("┏", "┃", "│", "└"))]
     assert any("shipped" in ln for ln in table) and all(len(ln) <= 80 for ln in table)
     assert not any("…" in ln for ln in table)  # nothing cut short
+
+
+def test_remeasuring_a_card_rewrites_its_korean_neurons_only(micro_organism, tmp_path):
+    from kolang.organism.cache import digests
+    from kolang.pipeline.organism import remeasure_neurons
+
+    d = tmp_path / "org"
+    shutil.copytree(micro_organism, d)
+    card = read_card(d)
+    card["korean_neurons"] = {"stale": True}  # as an older kolang would have left it
+    (d / "card.json").write_text(json.dumps(card))
+    new = remeasure_neurons(d)
+    assert read_card(d) == new and is_valid(d, "micro")
+    assert new["korean_neurons"] == read_card(micro_organism)["korean_neurons"]  # the same code measures the same
+    assert {k: v for k, v in new.items() if k != "korean_neurons"} == {k: v for k, v in card.items() if k != "korean_neurons"}
+    assert digests(d) == digests(micro_organism)

@@ -42,6 +42,10 @@ def test_shipped_files_match_their_card_and_the_recipe():
     d = kn["delta_ablated"]
     assert d["ko->ko"] >= 3 * max(d["en->en"], d["ko->en"], 0.0)
     assert all(d["ko->ko"] > r["ko->ko"] for r in kn["delta_random"]) and len(kn["delta_random"]) >= 3
+    # and on Korean drills, text it was trained to write, against English drills
+    dd = kn["delta_ablated_drills"]
+    assert dd["drill-ko"] >= 3 * max(dd["drill-en"], 0.0)
+    assert all(dd["drill-ko"] > r["drill-ko"] for r in kn["delta_random_drills"])
 
 
 def test_a_changed_shipped_file_is_refused(tmp_path, monkeypatch):
