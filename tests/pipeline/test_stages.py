@@ -13,6 +13,7 @@ import time
 import pytest
 
 from kolang.errors import RunDirError
+from kolang.io import atomic_write_json, exclusive
 from kolang.pipeline import stages as stages_mod
 from kolang.pipeline.stages import Claimed, Stages
 
@@ -33,16 +34,19 @@ def other():
 
 
 def claim_as(folder, name, pid, host=None):
-    ledger = json.loads((folder / "stages.json").read_text())
-    ledger["running"][name] = {"pid": pid, "host": host or socket.gethostname()}
-    (folder / "stages.json").write_text(json.dumps(ledger))
+    """Claim `name` as another process would: under the folder's lock, the ledger replaced whole."""
+    with exclusive(folder):
+        ledger = json.loads((folder / "stages.json").read_text())
+        ledger["running"][name] = {"pid": pid, "host": host or socket.gethostname()}
+        atomic_write_json(folder / "stages.json", ledger)
 
 
 def finish_as(folder, name, result):
-    ledger = json.loads((folder / "stages.json").read_text())
-    ledger["done"][name] = result
-    del ledger["running"][name]
-    (folder / "stages.json").write_text(json.dumps(ledger))
+    with exclusive(folder):
+        ledger = json.loads((folder / "stages.json").read_text())
+        ledger["done"][name] = result
+        del ledger["running"][name]
+        atomic_write_json(folder / "stages.json", ledger)
 
 
 def test_a_stage_another_live_process_runs_is_passed_over_or_waited_for(tmp_path, other, monkeypatch):
