@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kolang.cli._common import console, layers_arg, pipeline_out, quiet_libraries, say
+from kolang.cli._common import console, layers_arg, pipeline_out, progress, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.errors import ConfigError
@@ -41,7 +41,7 @@ def _demo(
     from kolang.pipeline.demo import run_demo
 
     set_threads()
-    report = run_demo(out, cfg, fresh=fresh, say=say)
+    report = run_demo(out, cfg, fresh=fresh, say=say, show=progress)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     table = Table(title="held-out word problems by model and prompt language: greedy accuracy, avg@4 and the Korean "
                         "share of the reasoning at temperature 1; 95% intervals over problems")

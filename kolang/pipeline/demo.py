@@ -27,11 +27,14 @@ from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 from kolang.pipeline.organism import build, organism_summary
 from kolang.pipeline.stages import (
     Say,
+    Show,
     Stages,
     discover_dir,
+    eval_units,
     evaluate_dir,
     per_problem,
     rl_dir,
+    shown,
     task_splits,
     tune_dir,
     validate_dir,
@@ -39,8 +42,10 @@ from kolang.pipeline.stages import (
 )
 
 
-def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print) -> Path:
-    """Run every stage into `out` and return the path of `report.html`."""
+def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = False, say: Say = print,
+             show: Show | None = None) -> Path:
+    """Run every stage into `out` and return the path of `report.html`; `show` displays the progress of the
+    long stages (evaluations, tuning, GRPO)."""
 
     out = Path(out)
     settings = to_dict(cfg)
@@ -67,15 +72,21 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     verdict = st.run("validate", validate, say)["verdict"]
     passed, line = verdict_line(verdict)
     say(("[green]" if passed else "[bold red]") + "validation " + line)
-    st.run("eval_base", lambda: evaluate_dir(organism, held_out, "base", evals, cfg.seed), say)
-    tuned = st.run("tune", lambda: tune_dir(organism, paths["sft"], neurons, out / "tune", "neurons", cfg.layers,
-                                            cfg.tune_steps, cfg.tune_lr, cfg.seed), say)["merged"]
-    st.run("eval_tuned", lambda: evaluate_dir(tuned, held_out, "tuned", evals, cfg.seed), say)
+    def evaluated(model_dir: str, label: str) -> None:
+        units = eval_units(len(held_out))
+        st.run(f"eval_{label}", shown(show, f"eval_{label}", units, lambda tick: evaluate_dir(
+            model_dir, held_out, label, evals, cfg.seed, tick)), say)
+
+    evaluated(organism, "base")
+    tuned = st.run("tune", shown(show, "tune", cfg.tune_steps, lambda tick: tune_dir(
+        organism, paths["sft"], neurons, out / "tune", "neurons", cfg.layers, cfg.tune_steps, cfg.tune_lr, cfg.seed,
+        tick=tick)), say)["merged"]
+    evaluated(tuned, "tuned")
     final = tuned
     if cfg.rl_steps:
-        final = st.run("rl", lambda: rl_dir(tuned, paths["rl"], neurons, out / "rl", cfg.rl_steps, cfg.rl_lr,
-                                            cfg.seed), say)["model"]
-        st.run("eval_rl", lambda: evaluate_dir(final, held_out, "rl", evals, cfg.seed), say)
+        final = st.run("rl", shown(show, "rl", cfg.rl_steps, lambda tick: rl_dir(
+            tuned, paths["rl"], neurons, out / "rl", cfg.rl_steps, cfg.rl_lr, cfg.seed, tick=tick)), say)["model"]
+        evaluated(final, "rl")
 
     def lens() -> dict[str, Any]:
 

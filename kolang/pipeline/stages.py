@@ -14,7 +14,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,22 @@ from kolang.tuning.config import TuneConfig
 from kolang.tuning.sft import tune
 
 Say = Callable[[str], None]
+Tick = Callable[[int], None]  # a stage's progress: how many of its units (steps, completions) are done
+# Opens a progress display for a stage's `total` units and yields its Tick (`kolang.cli._common.progress`: a bar on
+# a terminal, a plain line every few seconds when piped). The pipeline never draws; the command line does.
+Show = Callable[[str, int], AbstractContextManager[Callable[..., None]]]
+
+
+def shown(show: Show | None, name: str, total: int, fn: Callable[[Tick | None], dict[str, Any]]
+          ) -> Callable[[], dict[str, Any]]:
+    """A stage function that runs `fn(tick)` inside `show(name, total)`; opened only when the stage runs, so a
+    stage reused from the ledger shows nothing."""
+    def stage() -> dict[str, Any]:
+        if show is None:
+            return fn(None)
+        with show(name, total) as update:
+            return fn(update)
+    return stage
 
 
 # Bump when a stage writes something different for the same settings, so older folders are not reused.
@@ -276,14 +292,22 @@ def eval_dir(model: Any, tok: Any, records: Sequence[dict[str, Any]], out: Path,
     return result
 
 
-def evaluate_dir(model_dir: str, problems, label: str, evals: Path, seed: int) -> dict[str, Any]:
+def evaluate_dir(model_dir: str, problems, label: str, evals: Path, seed: int, tick: Tick | None = None
+                 ) -> dict[str, Any]:
     """Held-out problems asked in Korean and in English, greedy and sampled (`PIPELINE_EVAL`), into
-    `evals/<label>/`; returns the row the tables show: each rate's value, and `<rate>_ci` its 95% interval."""
+    `evals/<label>/`; returns the row the tables show: each rate's value, and `<rate>_ci` its 95% interval.
+    `tick` hears the completions done (of `eval_units(len(problems))`)."""
     model, tok = load_model(model_dir)
     records = problem_records(problems, "ko") + problem_records(problems, "en")
     result = eval_dir(model, tok, records, evals / label, replace(PIPELINE_EVAL, seed=seed),
-                      {"model": model_dir, "data": f"{len(problems)} held-out organism problems a language"})
+                      {"model": model_dir, "data": f"{len(problems)} held-out organism problems a language"},
+                      progress=None if tick is None else (lambda done, _total: tick(done)))
     return eval_row(label, result)
+
+
+def eval_units(n_problems: int) -> int:
+    """Completions `evaluate_dir` generates for `n_problems` a language: greedy and the samples, both languages."""
+    return 2 * n_problems * (PIPELINE_EVAL.samples + int(PIPELINE_EVAL.greedy))
 
 
 def eval_row(label: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -366,12 +390,14 @@ def discover_dir(model_dir: str, discovery: str, out: Path, method: str, per_lay
 
 
 def tune_dir(model_dir: str, sft: str, neurons: str, out: Path, adapter: str, layers: str, steps: int, lr: float,
-             seed: int) -> dict[str, Any]:
-    """Masked SFT (or a comparator) into run directory `out`; returns the merged model's path and figures."""
+             seed: int, tick: Tick | None = None) -> dict[str, Any]:
+    """Masked SFT (or a comparator) into run directory `out`; returns the merged model's path and figures.
+    `tick` hears the steps done."""
     tcfg = TuneConfig(model=model_dir, data=sft, out=str(out), neurons=neurons, adapter=adapter, layers=layers,
                       steps=steps, lr=lr, batch_size=16, max_length=192, seed=seed, merge=True,
                       save_every=max(steps // 3, 1))
-    summary = tune(tcfg, resume=(out / "config.json").exists())
+    summary = tune(tcfg, resume=(out / "config.json").exists(),
+                   progress=None if tick is None else (lambda step, _loss: tick(step)))
     return {"merged": summary["merged"], "trainable_params": summary["trainable_params"],
             "final_loss": summary["final_loss"]}
 
@@ -380,15 +406,15 @@ RL_GROUP_SIZE = 6  # completions a prompt in the pipeline's GRPO runs
 
 
 def rl_dir(model_dir: str, rl_data: str, neurons: str, out: Path, steps: int, lr: float, seed: int,
-           language_weight: float = 1.0, filter_groups: bool = True) -> dict[str, Any]:
+           language_weight: float = 1.0, filter_groups: bool = True, tick: Tick | None = None) -> dict[str, Any]:
     """GRPO with accuracy + Korean-consistency rewards (`language_weight` 0: accuracy alone) into run
-    directory `out`, drift of `neurons` tracked."""
+    directory `out`, drift of `neurons` tracked; `tick` hears the steps done."""
     rcfg = RLConfig(model=model_dir, data=rl_data, out=str(out), neurons=neurons, target="ko", steps=steps,
                     prompts_per_step=8, group_size=RL_GROUP_SIZE, max_completion_length=64, temperature=1.0, lr=lr,
                     language_weight=language_weight,
                     filter_groups=filter_groups, on_all_filtered="skip", save_every=max(steps // 2, 1), seed=seed,
                     drift_every=max(steps // 4, 1))
-    trainer = GRPOTrainer(rcfg)
+    trainer = GRPOTrainer(rcfg, progress=None if tick is None else (lambda step, _metrics: tick(step)))
     attach_neurons(trainer, neurons, DriftConfig(every=rcfg.drift_every))
     summary = trainer.train(resume=(out / "config.json").exists())
     model = trainer.save_model()

@@ -23,7 +23,11 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     assert (out / "neurons" / "neurons.json").is_file() and (out / "validate" / "validation.json").is_file()
     assert (out / "tune" / "merged" / "config.json").is_file() and (out / "rl" / "drift.jsonl").is_file()
     html = (out / "report.html").read_text()
-    assert "plotly" in html.lower() and "report" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "plotly" in html.lower() and "report" in err
+    # piped, each long stage still reports its progress (a last line at its end, one every few seconds before)
+    assert all(line in err for line in ("eval_base: 30/30", "tune: 3/3", "eval_tuned: 30/30", "rl: 1/1",
+                                        "eval_rl: 30/30"))
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["checks"]) == {"validation", "rl_learns", "rl_not_worse"}
     assert [r["model"] for r in summary["evaluations"]] == ["base", "tuned", "rl"]
@@ -38,7 +42,8 @@ def test_demo_runs_every_stage_and_resumes(micro_organism, tmp_path, capsys, mon
     result = html[html.index("id='summary'"):html.index("id='neurons'")]
     assert "completion_length" in result and '"kl"' not in result  # no KL penalty: its panel would be flat 0
     main(argv)  # everything reused
-    assert capsys.readouterr().err.count("reused") == len(stages)
+    err = capsys.readouterr().err
+    assert err.count("reused") == len(stages) and "tune: 3/3" not in err  # a reused stage shows no progress
     with pytest.raises(SystemExit) as e:  # other settings: refused, nothing reused or overwritten
         main([*argv, "--rl-steps", "2"])
     err = capsys.readouterr().err
