@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kolang.cli._common import console, layers_arg, pipeline_out, quiet_libraries, say
+from kolang.cli._common import console, layers_arg, pipeline_out, progress, quiet_libraries, say
 from kolang.cli.options import command
 from kolang.config import from_kwargs
 from kolang.pipeline.config import EXPERIMENT_WRITES, ExperimentConfig
@@ -40,7 +40,7 @@ def _experiment(
     from kolang.pipeline.experiment import run_experiment
 
     set_threads()
-    path = run_experiment(out, cfg, fresh=fresh, say=say)
+    path = run_experiment(out, cfg, fresh=fresh, say=say, show=progress)
     data = json.loads(path.read_text(encoding="utf-8"))
     console.print(arms_table(data))
     if data.get("sweep"):

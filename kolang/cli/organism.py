@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -45,9 +45,11 @@ def organism(
     cached = shipped or (is_valid(target, size, ko_ko) and not train)
     say(f"organism: {'the shipped one,' if shipped else 'cached at' if cached else 'training into'} {target}")
     quiet_libraries()
+    from kolang.cli._common import progress
     from kolang.pipeline.organism import build
+    from kolang.pipeline.progress import Phases
 
-    with _phases() as update:
+    with Phases(progress) as update:
         path = build(size, cache, seed, progress=update, threads=threads, train=train, ko_ko=ko_ko)
     card = read_card(path)
     if train and size == "full" and (SHIPPED / "card.json").is_file():
@@ -55,29 +57,6 @@ def organism(
     else:
         print_card(card)
     say(f"model folder: {path}")
-
-
-class _phases:
-    """Progress of the build's phases (train, evaluate) as bars, or plain lines when piped."""
-
-    def __enter__(self):
-        from kolang.cli._common import progress
-
-        self.progress, self.open = progress, {}
-        return self.update
-
-    def update(self, phase: str, done: int, total: int) -> None:
-        if phase not in self.open:
-            for ctx, _ in self.open.values():
-                ctx.__exit__(None, None, None)
-            self.open = {}
-            ctx = self.progress(phase, total)
-            self.open[phase] = (ctx, ctx.__enter__())
-        self.open[phase][1](done)
-
-    def __exit__(self, *exc: Any) -> None:
-        for ctx, _ in self.open.values():
-            ctx.__exit__(*exc)
 
 
 def print_card(card: dict, shipped: dict | None = None) -> None:

@@ -25,16 +25,15 @@ from kolang.models import load_model
 from kolang.neurons.neuronset import NeuronSet
 from kolang.pipeline.config import DEMO_WRITES, DemoConfig
 from kolang.pipeline.organism import build, organism_summary
+from kolang.pipeline.progress import Show, shown
 from kolang.pipeline.stages import (
     Say,
-    Show,
     Stages,
     discover_dir,
     eval_units,
     evaluate_dir,
     per_problem,
     rl_dir,
-    shown,
     task_splits,
     tune_dir,
     validate_dir,

@@ -18,21 +18,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kolang.io import atomic_write_json, read_jsonl
 from kolang.analysis.intervals import interval, paired_difference
+from kolang.io import atomic_write_json, read_jsonl
 from kolang.organism.cache import read_card
 from kolang.organism.config import get_config
-from kolang.pipeline.config import (ARMS, BASELINE_ARM, COLUMNS, COMPARISONS, EXPERIMENT_WRITES, S5_COLUMNS,
-                                    SWEEP_METHOD, ExperimentConfig)
+from kolang.pipeline.config import (
+    ARMS,
+    BASELINE_ARM,
+    COLUMNS,
+    COMPARISONS,
+    EXPERIMENT_WRITES,
+    S5_COLUMNS,
+    SWEEP_METHOD,
+    ExperimentConfig,
+)
 from kolang.pipeline.organism import build, organism_summary
+from kolang.pipeline.progress import Phases, Show, ticking
 from kolang.pipeline.stages import (
     POLL_S,
+    RL_GROUP_SIZE,
     Claimed,
     Say,
     Stages,
     budget_key,
     discover_dir,
-    RL_GROUP_SIZE,
+    eval_units,
     evaluate_dir,
     per_problem,
     rl_dir,
@@ -123,9 +133,10 @@ class Variant:
     `where`, each stage named `prefix` + its name in the ledger. `rows` collects one row a finished (seed, arm)."""
 
     def __init__(self, st: Stages, where: Path, prefix: str, cfg: ExperimentConfig, arms: tuple[str, ...],
-                 paths: dict[str, Any], held_out, say: Say, ko_ko: float | None = None) -> None:
+                 paths: dict[str, Any], held_out, say: Say, ko_ko: float | None = None, show: Show | None = None
+                 ) -> None:
         self.st, self.where, self.prefix, self.cfg, self.arms = st, where, prefix, cfg, arms
-        self.paths, self.held_out, self.say, self.ko_ko = paths, held_out, say, ko_ko
+        self.paths, self.held_out, self.say, self.ko_ko, self.show = paths, held_out, say, ko_ko, show
         self.rows: dict[tuple[int, str], dict[str, Any]] = {}
         self._ready: tuple[str, str, dict[str, Any]] | None = None
 
@@ -137,13 +148,16 @@ class Variant:
         first when not yet in the ledger."""
         if self._ready is None:
             st, cfg, pre, say = self.st, self.cfg, self.prefix, self.say
-            organism = st.run(pre + "organism", lambda: {"model": str(build(cfg.size, ko_ko=self.ko_ko))}, say,
-                              wait)["model"]
+            def organism_stage() -> dict[str, Any]:
+                with Phases(self.show, pre + "organism ") as update:
+                    return {"model": str(build(cfg.size, ko_ko=self.ko_ko, progress=update))}
+
+            organism = st.run(pre + "organism", organism_stage, say, wait)["model"]
             neurons = st.run(pre + "discover", lambda: discover_dir(organism, self.paths["discovery"],
                                                                     self.where / "neurons", cfg.method, cfg.per_layer,
                                                                     cfg.top_fraction), say, wait)["neurons"]
-            base = st.run(pre + "eval_base", lambda: evaluate_dir(organism, self.held_out, "base",
-                                                                  self.where / "eval", 0), say, wait)
+            base = st.run(pre + "eval_base", lambda: self.evaluated(organism, "base", self.where / "eval", 0,
+                                                                    pre + "eval_base"), say, wait)
             self._ready = (organism, neurons, base)
         return self._ready
 
@@ -151,28 +165,33 @@ class Variant:
         """Arm `name` under `seed`: its tuning (shared by the arms that tune alike), its RL run, and the final
         evaluation; the row the tables read."""
         organism, neurons, base = self.prepared(wait)
-        cfg, st, out, prefix, held_out = self.cfg, self.st, self.where, self.prefix, self.held_out
+        cfg, st, out, prefix = self.cfg, self.st, self.where, self.prefix
         arm = ARMS[name]
         layers = cfg.early if arm.where == "early" else cfg.late
         tuned_key = f"{arm.adapter}_{arm.where}_{arm.sft}"
         tune_root = out / "runs" / "tuned" / tuned_key / f"seed{seed}"
 
+        tune_stage = f"{prefix}tune/{tuned_key}/seed{seed}"
+
         def tuned() -> dict[str, Any]:
-            merged = tune_dir(organism, self.paths[f"sft_{arm.sft}"], neurons, tune_root / "tune", arm.adapter, layers,
-                              cfg.tune_steps, cfg.tune_lr, seed)["merged"]
-            return {"merged": merged, **evaluate_dir(merged, held_out, "tuned", tune_root, seed)}
+            with ticking(self.show, tune_stage, cfg.tune_steps) as tick:
+                merged = tune_dir(organism, self.paths[f"sft_{arm.sft}"], neurons, tune_root / "tune", arm.adapter,
+                                  layers, cfg.tune_steps, cfg.tune_lr, seed, tick=tick)["merged"]
+            return {"merged": merged, **self.evaluated(merged, "tuned", tune_root, seed, f"{tune_stage} eval")}
 
         start, before = organism, base
         if arm.adapter is not None:
-            before = st.run(f"{prefix}tune/{tuned_key}/seed{seed}", tuned, self.say, wait)
+            before = st.run(tune_stage, tuned, self.say, wait)
             start = before["merged"]
         run_dir = out / "runs" / name / f"seed{seed}"
+        stage = f"{prefix}{name}/seed{seed}"
 
         def one() -> dict[str, Any]:
             t0 = time.perf_counter()
-            rl = rl_dir(start, self.paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed,
-                        arm.language_weight, arm.filter_groups)
-            row = evaluate_dir(rl["model"], held_out, "final", run_dir, seed)
+            with ticking(self.show, f"{stage} rl", cfg.rl_steps) as tick:
+                rl = rl_dir(start, self.paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed,
+                            arm.language_weight, arm.filter_groups, tick=tick)
+            row = self.evaluated(rl["model"], "final", run_dir, seed, f"{stage} eval")
             metrics = read_jsonl(run_dir / "rl" / "metrics.jsonl")
             kept = [m["kept_fraction"] for m in metrics if m.get("kept_fraction") is not None]
             tokens = sum(m["completion_length"] * m["groups_seen"] * RL_GROUP_SIZE for m in metrics)
@@ -181,9 +200,14 @@ class Variant:
                     "kept_fraction": round(sum(kept) / len(kept), 4) if kept else None,
                     "rl_generated_tokens": int(tokens), "curve": curve(run_dir / "rl" / "metrics.jsonl")}
 
-        result = st.run(f"{prefix}{name}/seed{seed}", one, self.say, wait)
+        result = st.run(stage, one, self.say, wait)
         self.rows[(seed, name)] = {"arm": name, "seed": seed, **result}
         return self.rows[(seed, name)]
+
+    def evaluated(self, model_dir: str, label: str, evals: Path, seed: int, shown_as: str) -> dict[str, Any]:
+        """`evaluate_dir` on the held-out problems, its progress shown as `shown_as`."""
+        with ticking(self.show, shown_as, eval_units(len(self.held_out))) as tick:
+            return evaluate_dir(model_dir, self.held_out, label, evals, seed, tick)
 
     def base_and_runs(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The organism's evaluation row and one row a finished run, seeds x arms in order."""
@@ -229,14 +253,15 @@ def sweep_point(ko_ko: float, base: dict[str, Any], runs: list[dict[str, Any]], 
 
 
 def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), fresh: bool = False,
-                   say: Say = print) -> Path:
+                   say: Say = print, show: Show | None = None) -> Path:
     """Run every arm x seed into `out` (finished runs are reused) and write `experiment.json`; returns its path.
 
     A tuned model is shared by the arms that tune the same way under the same seed (they differ only in RL). Then,
     for each Korean->Korean share of `cfg.sweep`, an organism variant with that share is trained and RL only and
     S1's method run on it (`cfg.sweep_arms`) under `out/sweep/koko<percent>`; the recipe's own share reuses the
     main runs. Every stage is resumable: a rerun continues where a killed one stopped, and processes running this
-    with the same `out` and settings share the work (`run_all`).
+    with the same `out` and settings share the work (`run_all`). `show` displays the progress of each stage's
+    parts (an organism's training, tuning, GRPO, evaluations).
     """
     out = Path(out)
     st = Stages(out, fresh, {**budget_key(cfg), "early": cfg.early, "late": cfg.late}, EXPERIMENT_WRITES)
@@ -247,18 +272,18 @@ def run_experiment(out: str | Path, cfg: ExperimentConfig = ExperimentConfig(), 
     recipe = get_config(cfg.size).mix.ko_ko
     # The data's problems and texts do not depend on the mix: every variant reads the same files.
     paths = st.run("data", lambda: write_data(out / "data", train, unseen, 0, cfg.sft), say)
-    main = Variant(st, out, "", cfg, cfg.arms, paths, held_out, say)
+    main = Variant(st, out, "", cfg, cfg.arms, paths, held_out, say, show=show)
     variants, points = [main], []
     for share in cfg.sweep:
         if share == recipe:  # the main organism: its runs, and the sweep's arms the main arms leave out
             extra = Variant(st, out, "", cfg, tuple(a for a in cfg.sweep_arms if a not in cfg.arms), paths,
-                            held_out, say)
+                            held_out, say, show=show)
             variants.append(extra)
             points.append((share, [main, extra], out))
         else:
             label = f"koko{share * 100:g}"
             variant = Variant(st, out / "sweep" / label, f"sweep/{label}/", cfg, cfg.sweep_arms, paths, held_out,
-                              say, ko_ko=share)
+                              say, ko_ko=share, show=show)
             variants.append(variant)
             points.append((share, [variant], variant.where))
     run_all(variants, say)

@@ -14,7 +14,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.organism.config import get_config
 from kolang.pipeline.config import Budget
+from kolang.pipeline.progress import Tick
 from kolang.rl.config import RLConfig
 from kolang.rl.drift import DRIFT_FILE, attach_neurons
 from kolang.rl.trainer import GRPOTrainer
@@ -62,24 +63,6 @@ from kolang.tuning.config import TuneConfig
 from kolang.tuning.sft import tune
 
 Say = Callable[[str], None]
-Tick = Callable[[int], None]  # a stage's progress: how many of its units (steps, completions) are done
-# Opens a progress display for a stage's `total` units and yields its Tick (`kolang.cli._common.progress`: a bar on
-# a terminal, a plain line every few seconds when piped). The pipeline never draws; the command line does.
-Show = Callable[[str, int], AbstractContextManager[Callable[..., None]]]
-
-
-def shown(show: Show | None, name: str, total: int, fn: Callable[[Tick | None], dict[str, Any]]
-          ) -> Callable[[], dict[str, Any]]:
-    """A stage function that runs `fn(tick)` inside `show(name, total)`; opened only when the stage runs, so a
-    stage reused from the ledger shows nothing."""
-    def stage() -> dict[str, Any]:
-        if show is None:
-            return fn(None)
-        with show(name, total) as update:
-            return fn(update)
-    return stage
-
-
 # Bump when a stage writes something different for the same settings, so older folders are not reused.
 STAGES_VERSION = 5
 

@@ -150,8 +150,14 @@ def test_experiment_shares_tuning_and_compares_arms_paired(micro_organism, tmp_p
             "--arms", "rl_only", "--arms", "ko_neurons_early+rl", "--arms", "ko_neurons_early+rl_accuracy_reward",
             "--sweep", "0.12", "--sweep", "0", "--sweep-arms", "rl_only", "--sweep-arms", "ko_neurons_early+rl"]
     main(argv)
+    err = capsys.readouterr().err
     data = json.loads((out / "experiment.json").read_text())
     stages = json.loads((out / "stages.json").read_text())["done"]
+    # piped, each part of a stage reports its progress (a last line at its end, one every few seconds before)
+    assert all(line in err for line in (
+        "eval_base: 30/30", "tune/neurons_early_consistent/seed0: 2/2", "tune/neurons_early_consistent/seed0 eval: 30/30",
+        "rl_only/seed1 rl: 1/1", "ko_neurons_early+rl/seed0 eval: 30/30", "sweep/koko0/organism train: 40/40",
+        "sweep/koko0/rl_only/seed0 rl: 1/1"))
     # the organism the main arms started from, named by its card's digests
     assert data["organism"]["sha256"] == json.loads((micro_organism / "card.json").read_text())["sha256"]
     # the two Korean-neuron arms differ only in RL: one tuned model a seed
