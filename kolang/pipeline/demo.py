@@ -30,10 +30,9 @@ from kolang.pipeline.stages import (
     Say,
     Stages,
     discover_dir,
-    eval_units,
-    evaluate_dir,
     per_problem,
     rl_dir,
+    shown_evaluation,
     task_splits,
     tune_dir,
     validate_dir,
@@ -71,10 +70,10 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), fresh: bool = Fals
     verdict = st.run("validate", validate, say)["verdict"]
     passed, line = verdict_line(verdict)
     say(("[green]" if passed else "[bold red]") + "validation " + line)
+
     def evaluated(model_dir: str, label: str) -> None:
-        units = eval_units(len(held_out))
-        st.run(f"eval_{label}", shown(show, f"eval_{label}", units, lambda tick: evaluate_dir(
-            model_dir, held_out, label, evals, cfg.seed, tick)), say)
+        st.run(f"eval_{label}", lambda: shown_evaluation(show, f"eval_{label}", model_dir, held_out, label, evals,
+                                                         cfg.seed), say)
 
     evaluated(organism, "base")
     tuned = st.run("tune", shown(show, "tune", cfg.tune_steps, lambda tick: tune_dir(

@@ -42,10 +42,9 @@ from kolang.pipeline.stages import (
     Stages,
     budget_key,
     discover_dir,
-    eval_units,
-    evaluate_dir,
     per_problem,
     rl_dir,
+    shown_evaluation,
     task_splits,
     tune_dir,
     write_data,
@@ -156,8 +155,9 @@ class Variant:
             neurons = st.run(pre + "discover", lambda: discover_dir(organism, self.paths["discovery"],
                                                                     self.where / "neurons", cfg.method, cfg.per_layer,
                                                                     cfg.top_fraction), say, wait)["neurons"]
-            base = st.run(pre + "eval_base", lambda: self.evaluated(organism, "base", self.where / "eval", 0,
-                                                                    pre + "eval_base"), say, wait)
+            base = st.run(pre + "eval_base", lambda: shown_evaluation(self.show, pre + "eval_base", organism,
+                                                                      self.held_out, "base", self.where / "eval", 0),
+                          say, wait)
             self._ready = (organism, neurons, base)
         return self._ready
 
@@ -177,7 +177,8 @@ class Variant:
             with ticking(self.show, tune_stage, cfg.tune_steps) as tick:
                 merged = tune_dir(organism, self.paths[f"sft_{arm.sft}"], neurons, tune_root / "tune", arm.adapter,
                                   layers, cfg.tune_steps, cfg.tune_lr, seed, tick=tick)["merged"]
-            return {"merged": merged, **self.evaluated(merged, "tuned", tune_root, seed, f"{tune_stage} eval")}
+            return {"merged": merged, **shown_evaluation(self.show, f"{tune_stage} eval", merged, self.held_out, "tuned",
+                                                         tune_root, seed)}
 
         start, before = organism, base
         if arm.adapter is not None:
@@ -191,7 +192,7 @@ class Variant:
             with ticking(self.show, f"{stage} rl", cfg.rl_steps) as tick:
                 rl = rl_dir(start, self.paths["rl"], neurons, run_dir / "rl", cfg.rl_steps, cfg.rl_lr, seed,
                             arm.language_weight, arm.filter_groups, tick=tick)
-            row = self.evaluated(rl["model"], "final", run_dir, seed, f"{stage} eval")
+            row = shown_evaluation(self.show, f"{stage} eval", rl["model"], self.held_out, "final", run_dir, seed)
             metrics = read_jsonl(run_dir / "rl" / "metrics.jsonl")
             kept = [m["kept_fraction"] for m in metrics if m.get("kept_fraction") is not None]
             tokens = sum(m["completion_length"] * m["groups_seen"] * RL_GROUP_SIZE for m in metrics)
@@ -203,11 +204,6 @@ class Variant:
         result = st.run(stage, one, self.say, wait)
         self.rows[(seed, name)] = {"arm": name, "seed": seed, **result}
         return self.rows[(seed, name)]
-
-    def evaluated(self, model_dir: str, label: str, evals: Path, seed: int, shown_as: str) -> dict[str, Any]:
-        """`evaluate_dir` on the held-out problems, its progress shown as `shown_as`."""
-        with ticking(self.show, shown_as, eval_units(len(self.held_out))) as tick:
-            return evaluate_dir(model_dir, self.held_out, label, evals, seed, tick)
 
     def base_and_runs(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The organism's evaluation row and one row a finished run, seeds x arms in order."""

@@ -55,7 +55,7 @@ from kolang.neurons.config import DiscoverConfig
 from kolang.neurons.discover import discover
 from kolang.organism.config import get_config
 from kolang.pipeline.config import Budget
-from kolang.pipeline.progress import Tick
+from kolang.pipeline.progress import Show, Tick, ticking
 from kolang.rl.config import RLConfig
 from kolang.rl.drift import DRIFT_FILE, attach_neurons
 from kolang.rl.trainer import GRPOTrainer
@@ -63,6 +63,8 @@ from kolang.tuning.config import TuneConfig
 from kolang.tuning.sft import tune
 
 Say = Callable[[str], None]
+
+
 # Bump when a stage writes something different for the same settings, so older folders are not reused.
 STAGES_VERSION = 5
 
@@ -279,7 +281,7 @@ def evaluate_dir(model_dir: str, problems, label: str, evals: Path, seed: int, t
                  ) -> dict[str, Any]:
     """Held-out problems asked in Korean and in English, greedy and sampled (`PIPELINE_EVAL`), into
     `evals/<label>/`; returns the row the tables show: each rate's value, and `<rate>_ci` its 95% interval.
-    `tick` hears the completions done (of `eval_units(len(problems))`)."""
+    `tick` hears the completions done."""
     model, tok = load_model(model_dir)
     records = problem_records(problems, "ko") + problem_records(problems, "en")
     result = eval_dir(model, tok, records, evals / label, replace(PIPELINE_EVAL, seed=seed),
@@ -288,9 +290,13 @@ def evaluate_dir(model_dir: str, problems, label: str, evals: Path, seed: int, t
     return eval_row(label, result)
 
 
-def eval_units(n_problems: int) -> int:
-    """Completions `evaluate_dir` generates for `n_problems` a language: greedy and the samples, both languages."""
-    return 2 * n_problems * (PIPELINE_EVAL.samples + int(PIPELINE_EVAL.greedy))
+def shown_evaluation(show: Show | None, name: str, model_dir: str, problems, label: str, evals: Path, seed: int
+                     ) -> dict[str, Any]:
+    """`evaluate_dir`, its progress shown as `name`: every completion it generates (greedy and the samples, both
+    prompt languages) is a unit."""
+    units = 2 * len(problems) * (PIPELINE_EVAL.samples + int(PIPELINE_EVAL.greedy))
+    with ticking(show, name, units) as tick:
+        return evaluate_dir(model_dir, problems, label, evals, seed, tick)
 
 
 def eval_row(label: str, result: dict[str, Any]) -> dict[str, Any]:
